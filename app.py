@@ -1,0 +1,9 @@
+"""Entry point: `streamlit run app.py`. Names the pages and their order in the sidebar."""
+
+import streamlit as st
+
+from ui import PAGES
+
+home = st.Page("home.py", title="Home", icon=":material/home:", default=True)
+pages = [st.Page(path, title=title, icon=icon, url_path=title) for path, title, icon, _ in PAGES]
+st.navigation([home, *pages]).run()

@@ -1,0 +1,59 @@
+"""Home: what the app is, the active model's card, and the way to the other pages."""
+
+import streamlit as st
+
+import ui
+from model.errors import FashionError
+from model.io import load_model, model_bytes
+
+ui.setup_page(
+    "Fashion Live",
+    "Watch a neural network, written from scratch in NumPy, learn to tell ten kinds of clothing apart "
+    "on the real Fashion-MNIST dataset. Train one live, test it on your own drawings and photos, and dig into honest metrics.",
+)
+
+
+def import_export(net) -> None:
+    """Bring in a model file from elsewhere, or take the active one away."""
+    left, right = st.columns(2)
+    upload = left.file_uploader(
+        "Import a model file (.npz)",
+        type=["npz"],
+        help="A model saved by this app or the CLI; it is checked, never executed.",
+    )
+    if upload is not None and st.session_state.get("imported") != upload.file_id:
+        try:
+            imported = load_model(upload.getvalue(), name=f"'{upload.name}'")
+            label = f"imported {upload.name}"
+            ui.session_models()[label] = imported
+            st.session_state.active_model = f"This session: {label}"
+            st.session_state.imported = upload.file_id
+            st.rerun()
+        except FashionError as e:
+            left.error(str(e))
+    if net is not None:
+        right.download_button(
+            "Download the active model", model_bytes(net), file_name="fashion-model.npz", help="The .npz model file."
+        )
+
+
+label, net = ui.model_picker("home_model", live=False)
+if net is not None:
+    st.subheader("Active model")
+    ui.model_card(net)
+import_export(net)
+
+st.subheader("Where to go")
+for col, (path, title, icon, purpose) in zip(st.columns(len(ui.PAGES)), ui.PAGES):
+    col.page_link(path, label=title, icon=icon, help=purpose)
+
+ds = ui.dataset()  # None when absent or broken; data_problem() tells which
+if ds is None and ui.data_problem():
+    st.warning(
+        f"The Fashion-MNIST files cannot be used: {ui.data_problem()} Predict still works with the shipped model."
+    )
+elif ds is None:
+    st.info(
+        "The Fashion-MNIST dataset is not on this machine yet: Predict works with the shipped model, "
+        "and Train, Metrics and Explore will show how to get the data."
+    )

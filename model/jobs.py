@@ -1,0 +1,211 @@
+"""Background training jobs for an interactive app: slots, queueing, idle stop.
+
+A ``TrainingJob`` owns one ``Trainer`` on its own thread. At most ``Slots.limit`` jobs
+train at once across the process; the rest wait in FIFO order and can say where they
+are in the queue. The UI calls ``heartbeat()`` while the page is open; a job not
+heard from for ``idle_timeout`` seconds stops itself, so a closed tab frees its slot.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+
+from threadpoolctl import threadpool_limits
+
+from .config import TrainConfig
+from .data import Dataset
+from .errors import FashionError
+from .metrics import Evaluation
+from .network import MLP
+from .pipeline import finish
+from .trainer import Progress, Trainer
+
+IDLE_TIMEOUT = 60.0
+
+
+class Slots:
+    """A FIFO-fair counting semaphore that can report queue positions."""
+
+    def __init__(self, limit: int = 2):
+        self.limit = limit
+        self._cond = threading.Condition()
+        self._running: set[int] = set()
+        self._queue: list[int] = []
+
+    def enqueue(self, key: int) -> None:
+        """Take a place in the queue now, so the order is the order of the requests.
+
+        Called from the requesting thread: the worker threads may reach ``acquire`` in any order.
+        """
+        with self._cond:
+            if key not in self._queue and key not in self._running:
+                self._queue.append(key)
+
+    def acquire(self, key: int, cancelled: Callable[[], bool]) -> bool:
+        """Block until ``key`` may run (True) or ``cancelled()`` becomes true (False)."""
+        with self._cond:
+            if key not in self._queue:
+                self._queue.append(key)
+            try:
+                while not cancelled():
+                    if len(self._running) < self.limit and self._queue[0] == key:
+                        self._running.add(key)
+                        _share_cores(len(self._running))
+                        return True
+                    self._cond.wait(0.2)
+                return False
+            finally:
+                self._queue.remove(key)
+                self._cond.notify_all()
+
+    def release(self, key: int) -> None:
+        with self._cond:
+            self._running.discard(key)
+            _share_cores(len(self._running))
+            self._cond.notify_all()
+
+    def position(self, key: int) -> int:
+        """1-based place in the queue, 0 when not queued."""
+        with self._cond:
+            return self._queue.index(key) + 1 if key in self._queue else 0
+
+    @property
+    def running(self) -> int:
+        with self._cond:
+            return len(self._running)
+
+
+def _share_cores(running: int) -> None:
+    """Give each running training an equal share of the BLAS threads.
+
+    BLAS thread pools are process-wide: two trainings each asking for every core make their
+    threads spin against each other (and against predictions), and all of them crawl.
+    """
+    threadpool_limits(limits=max(1, (os.cpu_count() or 1) // max(running, 1)), user_api="blas")
+
+
+def _lower_priority() -> None:
+    """Let clicks and drawings go first: this training thread yields the CPU to interactive work.
+
+    Linux applies a nice value per thread (to its native id); elsewhere this does nothing.
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), TRAINING_NICE)
+    except (AttributeError, OSError):
+        pass
+
+
+TRAINING_NICE = 10
+SLOTS = Slots(2)
+
+
+class TrainingJob:
+    """One training run on a background thread; every public method is thread-safe."""
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        dataset: Dataset,
+        slots: Slots = SLOTS,
+        idle_timeout: float = IDLE_TIMEOUT,
+        command: str = "",
+    ):
+        self.cfg = cfg.validate()
+        self.dataset = dataset
+        self.slots = slots
+        self.idle_timeout = idle_timeout
+        self.command = command
+        self.state = "created"  # queued, preparing, running, stopped, done, early_stop, diverged, error
+        self.message = ""
+        self.trainer: Trainer | None = None
+        self.progress: Progress | None = None
+        self.result: tuple[MLP, Evaluation] | None = None
+        self.started_at: float | None = None
+        self._stop = threading.Event()
+        self._last_seen = time.monotonic()
+        self._thread: threading.Thread | None = None
+        self._key = id(self)
+
+    # ----- control from the UI --------------------------------------------------
+    def start(self) -> TrainingJob:
+        """Start (or resume after a stop) on a new daemon thread."""
+        if self.alive:
+            return self
+        self._stop.clear()
+        self.result = None
+        self.heartbeat()
+        self.state = "queued"
+        self.slots.enqueue(self._key)
+        self._thread = threading.Thread(target=self._run, name=f"train-{self._key}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop after the current batch (or leave the queue); what was learned is kept."""
+        self._stop.set()
+        if self.trainer is not None:
+            self.trainer.stop()
+
+    def heartbeat(self) -> None:
+        """Called by the page while it is open."""
+        self._last_seen = time.monotonic()
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def queue_position(self) -> int:
+        return self.slots.position(self._key)
+
+    @property
+    def resumable(self) -> bool:
+        return self.state == "stopped" and self.trainer is not None and not self.trainer.finished
+
+    def snapshot(self) -> MLP | None:
+        """The network as it is right now (None before training starts)."""
+        return self.trainer.snapshot() if self.trainer is not None else None
+
+    # ----- the thread -------------------------------------------------------------
+    def _idle(self) -> bool:
+        return time.monotonic() - self._last_seen > self.idle_timeout
+
+    def _cancelled(self) -> bool:
+        if self._idle():
+            self._stop.set()
+            self.message = "Stopped: the page was closed or idle."
+        return self._stop.is_set()
+
+    def _run(self) -> None:
+        _lower_priority()
+        if not self.slots.acquire(self._key, self._cancelled):
+            self.state = "stopped" if self.trainer is not None else "cancelled"
+            self.message = self.message or "Left the queue before training started."
+            return
+        try:
+            if self.trainer is None:
+                self.state = "preparing"
+                self.trainer = Trainer(self.cfg, self.dataset.x_train, self.dataset.y_train)
+            self.started_at = self.started_at or time.time()
+            self.state = "running"
+            for p in self.trainer.iter_run():
+                self.progress = p
+                if self.trainer.status == "running" and self._cancelled():
+                    self.trainer.stop()
+            self.state = self.trainer.status
+            self.message = self.message if self.state == "stopped" and self.message else self.trainer.message
+            if self.trainer.history.epoch or self.trainer.step:
+                self.result = finish(self.trainer, self.dataset, self.command)
+        except FashionError as e:
+            self.state, self.message = "error", str(e)
+        except Exception as e:  # noqa: BLE001 - shown to this user; the server carries on
+            self.state, self.message = "error", f"Training failed: {type(e).__name__}: {e}"
+        finally:
+            self.slots.release(self._key)

@@ -1,0 +1,238 @@
+"""A dense (fully connected) network with softmax output, in plain NumPy.
+
+All weights and biases live in one flat vector ``params``; ``W[i]`` (inputs, outputs)
+and ``b[i]`` (outputs,) are views into it, and ``gW``/``gb`` into ``grads``. Samples
+are rows: a batch x has shape (n, 784) and the logits (n, 10).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .activations import ACTIVATIONS
+from .initializers import INITIALIZERS
+from .losses import cross_entropy, softmax
+from .preprocessing import Preprocessor
+
+N_INPUTS = 784
+N_CLASSES = 10
+
+
+@dataclass
+class _Cache:
+    """What backward needs from the last training forward pass."""
+
+    inputs: list = field(default_factory=list)  # input to layer i, (n, fan_in)
+    zs: list = field(default_factory=list)  # pre-activations of hidden layers
+    hs: list = field(default_factory=list)  # activations before dropout
+    keeps: list = field(default_factory=list)  # dropout keep-masks (bool) or None
+    input_keep: np.ndarray | None = None
+    dropout: float = 0.0
+    input_dropout: float = 0.0
+
+
+class MLP:
+    """Multi-layer perceptron: ``sizes`` like [784, 128, 10], one activation per hidden layer."""
+
+    def __init__(
+        self,
+        sizes: list[int],
+        activations: list[str],
+        init: str = "he",
+        rng: np.random.Generator | None = None,
+        preprocessor: Preprocessor | None = None,
+        dtype: type = np.float32,
+    ):
+        if len(activations) != len(sizes) - 2:
+            raise ValueError("need one activation per hidden layer")
+        for name in activations:
+            if name not in ACTIVATIONS:
+                raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
+        if init not in INITIALIZERS:
+            raise ValueError(f"unknown initializer {init!r}; choose one of {', '.join(INITIALIZERS)}")
+        self.sizes = [int(s) for s in sizes]
+        self.activations = list(activations)
+        self.preprocessor = preprocessor or Preprocessor()
+        self.meta: dict = {}
+        self.dtype = np.dtype(dtype)
+        shapes = list(zip(self.sizes[:-1], self.sizes[1:]))
+        self.params = np.zeros(sum(i * o + o for i, o in shapes), dtype=self.dtype)
+        self.grads = np.zeros_like(self.params)
+        self.W, self.b, self.gW, self.gb, self.weight_slices = [], [], [], [], []
+        offset = 0
+        for fan_in, fan_out in shapes:
+            w, bias = (
+                slice(offset, offset + fan_in * fan_out),
+                slice(offset + fan_in * fan_out, offset + fan_in * fan_out + fan_out),
+            )
+            self.W.append(self.params[w].reshape(fan_in, fan_out))
+            self.b.append(self.params[bias])
+            self.gW.append(self.grads[w].reshape(fan_in, fan_out))
+            self.gb.append(self.grads[bias])
+            self.weight_slices.append(w)
+            offset = bias.stop
+        rng = rng if rng is not None else np.random.default_rng(0)
+        for W in self.W:
+            W[...] = INITIALIZERS[init](W.shape[0], W.shape[1], rng)
+        self._cache = _Cache()
+        # input_gradient borrows the training buffers; one model may serve many sessions at once.
+        self._lock = threading.Lock()
+
+    # ----- training passes -------------------------------------------------
+    def forward(
+        self,
+        x: np.ndarray,
+        train: bool = False,
+        rng: np.random.Generator | None = None,
+        dropout: float = 0.0,
+        input_dropout: float = 0.0,
+    ) -> np.ndarray:
+        """Logits (n, 10) for preprocessed inputs x (n, 784). With train=True, caches for backward."""
+        cache = _Cache(dropout=dropout if train else 0.0, input_dropout=input_dropout if train else 0.0)
+        if cache.input_dropout:
+            cache.input_keep = rng.random(x.shape, dtype=np.float32) >= input_dropout
+            x = x * cache.input_keep
+            x *= self.dtype.type(1 / (1 - input_dropout))
+        a = x
+        last = len(self.W) - 1
+        for i, (W, b) in enumerate(zip(self.W, self.b)):
+            cache.inputs.append(a)
+            z = a @ W
+            z += b
+            if i == last:
+                break
+            h = ACTIVATIONS[self.activations[i]].forward(z, np.empty_like(z))
+            cache.zs.append(z)
+            cache.hs.append(h)
+            if cache.dropout:
+                keep = rng.random(h.shape, dtype=np.float32) >= cache.dropout
+                a = h * keep
+                a *= self.dtype.type(1 / (1 - cache.dropout))
+                cache.keeps.append(keep)
+            else:
+                a = h
+                cache.keeps.append(None)
+        if train:
+            self._cache = cache
+        return z
+
+    def backward(self, dlogits: np.ndarray, l2: float = 0.0, input_grad: bool = False) -> np.ndarray | None:
+        """Fill ``grads`` from dloss/dlogits (n, 10); returns dloss/dx (n, 784) if input_grad."""
+        cache, d = self._cache, dlogits
+        for i in reversed(range(len(self.W))):
+            np.matmul(cache.inputs[i].T, d, out=self.gW[i])
+            np.sum(d, axis=0, out=self.gb[i])
+            if l2:
+                self.gW[i] += l2 * self.W[i]
+            if i == 0 and not input_grad:
+                return None
+            d = d @ self.W[i].T
+            if i == 0:
+                if cache.input_keep is not None:
+                    d *= cache.input_keep
+                    d *= self.dtype.type(1 / (1 - cache.input_dropout))
+                return d
+            if cache.keeps[i - 1] is not None:
+                d *= cache.keeps[i - 1]
+                d *= self.dtype.type(1 / (1 - cache.dropout))
+            d *= ACTIVATIONS[self.activations[i - 1]].derivative(cache.zs[i - 1], cache.hs[i - 1])
+        return None
+
+    def loss_and_grad(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        l2: float = 0.0,
+        label_smoothing: float = 0.0,
+        rng: np.random.Generator | None = None,
+        dropout: float = 0.0,
+        input_dropout: float = 0.0,
+    ) -> tuple[float, np.ndarray]:
+        """One training step's maths: returns (loss, logits) and fills ``grads``.
+
+        The loss is the mean cross-entropy plus 0.5 * l2 * sum of squared weights.
+        """
+        logits = self.forward(x, train=True, rng=rng, dropout=dropout, input_dropout=input_dropout)
+        loss, dlogits = cross_entropy(logits, y, label_smoothing)
+        if l2:
+            loss += 0.5 * l2 * sum(float(np.dot(W.ravel(), W.ravel())) for W in self.W)
+        self.backward(dlogits.astype(self.dtype, copy=False), l2=l2)
+        return loss, logits
+
+    # ----- inference on raw pixels -----------------------------------------
+    def logits(self, pixels: np.ndarray, batch: int = 4096) -> np.ndarray:
+        """Logits (n, 10) for raw pixels (n, 784) or (n, 28, 28) in 0-255, in chunks."""
+        pixels = np.asarray(pixels).reshape(-1, N_INPUTS)
+        out = [self.forward(self.preprocessor.transform(pixels[i : i + batch])) for i in range(0, len(pixels), batch)]
+        return np.concatenate(out) if out else np.zeros((0, self.sizes[-1]), self.dtype)
+
+    def predict_proba(self, pixels: np.ndarray) -> np.ndarray:
+        """Class probabilities (n, 10) for raw pixels in 0-255."""
+        return softmax(self.logits(pixels).astype(np.float64)).astype(np.float32)
+
+    def predict(self, pixels: np.ndarray) -> np.ndarray:
+        """Predicted class indices (n,) for raw pixels in 0-255."""
+        return self.logits(pixels).argmax(axis=1)
+
+    def input_gradient(self, pixels: np.ndarray, target: np.ndarray | int | None = None) -> np.ndarray:
+        """d p[target] / d (pixels / 255), shape (n, 784): the saliency map.
+
+        ``target`` defaults to each image's predicted class.
+        """
+        pixels = np.asarray(pixels).reshape(-1, N_INPUTS)
+        with self._lock:
+            return self._input_gradient(pixels, target)
+
+    def _input_gradient(self, pixels: np.ndarray, target: np.ndarray | int | None) -> np.ndarray:
+        saved = self._cache
+        try:
+            z = self.forward(self.preprocessor.transform(pixels), train=True)
+            p = softmax(z.astype(np.float64))
+            n = len(p)
+            t = p.argmax(axis=1) if target is None else np.broadcast_to(np.asarray(target), (n,))
+            # d p_t / d z_j = p_t (1[j = t] - p_j)
+            dz = -p[np.arange(n), t][:, None] * p
+            dz[np.arange(n), t] += p[np.arange(n), t]
+            grads_backup = self.grads.copy()
+            dx = self.backward(dz.astype(self.dtype), input_grad=True)
+            self.grads[...] = grads_backup
+        finally:
+            self._cache = saved
+        return self.preprocessor.backprop(pixels, dx).astype(np.float32)
+
+    def hidden_activations(self, pixels: np.ndarray, layer: int = -1) -> np.ndarray:
+        """Activations (n, units) of a hidden layer for raw pixels, e.g. for a PCA view."""
+        a = self.preprocessor.transform(np.asarray(pixels).reshape(-1, N_INPUTS))
+        hs = []
+        for i in range(len(self.W) - 1):
+            z = a @ self.W[i] + self.b[i]
+            a = ACTIVATIONS[self.activations[i]].forward(z, np.empty_like(z))
+            hs.append(a)
+        return hs[layer]
+
+    # ----- bookkeeping ------------------------------------------------------
+    @property
+    def n_params(self) -> int:
+        return int(self.params.size)
+
+    def describe(self) -> str:
+        """Architecture in one line, e.g. '784-128-10 (relu)'."""
+        return "-".join(map(str, self.sizes)) + (f" ({', '.join(self.activations)})" if self.activations else "")
+
+    def copy(self) -> MLP:
+        """An independent snapshot (weights, preprocessing, meta), e.g. of a model mid-training."""
+        clone = copy.copy(self)
+        clone.params = self.params.copy()
+        clone.grads = np.zeros_like(self.params)
+        clone.W = [clone.params[s].reshape(W.shape) for s, W in zip(self.weight_slices, self.W)]
+        clone.gW = [clone.grads[s].reshape(W.shape) for s, W in zip(self.weight_slices, self.W)]
+        clone.b = [clone.params[s.stop : s.stop + b.size] for s, b in zip(self.weight_slices, self.b)]
+        clone.gb = [clone.grads[s.stop : s.stop + b.size] for s, b in zip(self.weight_slices, self.b)]
+        clone.meta = copy.deepcopy(self.meta)
+        clone._cache = _Cache()
+        clone._lock = threading.Lock()
+        return clone

@@ -1,0 +1,162 @@
+"""Pure logic behind the Predict page: one prediction with its saliency map, and the overlay image.
+
+No Streamlit here, so everything is unit-tested directly. A prediction costs one forward
+pass plus one backward pass to the input, which keeps the page responsive while drawing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import numpy as np
+from matplotlib import colormaps
+from PIL import Image
+
+from .data import CLASS_NAMES
+from .errors import ImageError
+from .images import load_image, to_model_input, upscale_for_display
+from .metrics import top_k
+from .network import MLP
+
+SIZE = 28
+# Saliency is scaled by a high percentile rather than the maximum, so a single extreme
+# pixel does not wash out the rest of the map.
+SALIENCY_PERCENTILE = 99.0
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the network says about one 28x28 image."""
+
+    image: np.ndarray  # (28, 28) uint8, exactly what the model saw
+    proba: np.ndarray  # (10,) float, sums to 1
+    saliency: np.ndarray  # (28, 28) float: d p[predicted] / d (pixel / 255)
+
+    @property
+    def index(self) -> int:
+        return int(np.argmax(self.proba))
+
+    @property
+    def label(self) -> str:
+        return CLASS_NAMES[self.index]
+
+    @property
+    def confidence(self) -> float:
+        return float(self.proba[self.index])
+
+    def top(self, k: int = 3) -> list[tuple[str, float]]:
+        return top_k(self.proba, k)
+
+
+def as_image28(image: np.ndarray) -> np.ndarray:
+    """Validate a 28x28 (or 784) input and return it as (28, 28) uint8."""
+    arr = np.asarray(image)
+    if arr.size != SIZE * SIZE:
+        raise ImageError(f"Expected a 28x28 image, got shape {arr.shape}.")
+    return np.clip(arr.reshape(SIZE, SIZE), 0, 255).astype(np.uint8)
+
+
+def predict_image(net: MLP, image: np.ndarray) -> Prediction:
+    """Probabilities and the saliency of the predicted class for one 28x28 image (0-255)."""
+    img = as_image28(image)
+    pixels = img.reshape(1, SIZE * SIZE)
+    proba = net.predict_proba(pixels)[0].astype(np.float64)
+    grad = net.input_gradient(pixels, target=int(np.argmax(proba)))[0]
+    return Prediction(image=img, proba=proba, saliency=grad.reshape(SIZE, SIZE).astype(np.float64))
+
+
+def class_order(proba: np.ndarray) -> list[str]:
+    """Class names from most to least likely (ties keep class order), for sorting a bar chart."""
+    return [CLASS_NAMES[i] for i in np.argsort(-np.asarray(proba, dtype=np.float64), kind="stable")]
+
+
+def normalize_saliency(saliency: np.ndarray, percentile: float = SALIENCY_PERCENTILE) -> np.ndarray:
+    """|gradient| scaled to 0-1 (the given percentile maps to 1); all zeros stay zeros."""
+    mag = np.abs(np.nan_to_num(np.asarray(saliency, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0))
+    if mag.size == 0:
+        return mag
+    top = float(np.percentile(mag, percentile))
+    if top <= 0:
+        top = float(mag.max())
+    if top <= 0:
+        return np.zeros_like(mag)
+    return np.clip(mag / top, 0.0, 1.0)
+
+
+def saliency_overlay(
+    image: np.ndarray,
+    saliency: np.ndarray,
+    scale: int = 8,
+    cmap: str = "inferno",
+    strength: float = 0.85,
+    dim: float = 0.55,
+) -> np.ndarray:
+    """RGB (28*scale, 28*scale, 3) uint8: the saliency as a heat map blended over the input.
+
+    The greyscale input is dimmed by ``dim`` so the colours stand out; each pixel is then
+    mixed with its colormap colour in proportion to its normalized |gradient| (times
+    ``strength``), so pixels that do not matter show the input and the ones that matter
+    most glow. Upscaled with nearest neighbour so pixels stay crisp.
+    """
+    img = as_image28(image).astype(np.float64) / 255.0
+    sal = np.asarray(saliency, dtype=np.float64)
+    if sal.size != SIZE * SIZE:
+        raise ImageError(f"Expected a 28x28 saliency map, got shape {sal.shape}.")
+    weight = normalize_saliency(sal.reshape(SIZE, SIZE))
+    heat = colormaps[cmap](weight)[..., :3]
+    grey = np.repeat((img * dim)[..., None], 3, axis=2)
+    alpha = (np.clip(strength, 0.0, 1.0) * weight)[..., None]
+    rgb = grey * (1.0 - alpha) + heat * alpha
+    rgb8 = np.rint(np.clip(rgb, 0.0, 1.0) * 255.0).astype(np.uint8)
+    if scale == 1:
+        return rgb8
+    # Upscale each channel the same crisp way as the plain input.
+    return np.stack([upscale_for_display(rgb8[..., c], scale) for c in range(3)], axis=2)
+
+
+def read_upload(data: bytes | BinaryIO, name: str = "image", preview: int = 280) -> tuple[Image.Image, np.ndarray]:
+    """Decode an upload once: (an RGB(A) preview at most ``preview`` px, the (28, 28) uint8 model input).
+
+    Raises ImageError (with a message for the user) for anything that is not a usable image.
+    """
+    img = load_image(data, name)
+    image28 = to_model_input(img)
+    try:
+        alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
+        shown = img.copy() if img.mode in ("RGB", "RGBA", "L") else img.convert("RGBA" if alpha else "RGB")
+    except (ValueError, OSError):  # a mode Pillow cannot convert: show what the model sees instead
+        shown = Image.fromarray(upscale_for_display(image28, 8))
+    shown.thumbnail((preview, preview))
+    return shown, image28
+
+
+def verdict(prediction: Prediction, true_index: int) -> str:
+    """One line for a test image: right or wrong, with the true label."""
+    truth = CLASS_NAMES[int(true_index)]
+    if prediction.index == int(true_index):
+        return f"Correct: it is a {truth}."
+    return f"Wrong: it is a {truth}, which got {format_probability(prediction.proba[int(true_index)])}."
+
+
+def format_probability(p: float) -> str:
+    """A probability as a percentage that never rounds to a misleading 100.0% or 0.0%."""
+    p = float(p)
+    if p > 0.999:
+        return ">99.9%"
+    if 0 < p < 0.001:
+        return "<0.1%"
+    return f"{p:.1%}"
+
+
+def pick_test_index(rng: np.random.Generator, labels: np.ndarray, class_index: int | None = None) -> int:
+    """A random test-set index, optionally among the images of one class."""
+    labels = np.asarray(labels)
+    if class_index is None:
+        if len(labels) == 0:
+            raise ImageError("The test set is empty.")
+        return int(rng.integers(len(labels)))
+    candidates = np.flatnonzero(labels == class_index)
+    if len(candidates) == 0:
+        raise ImageError(f"The test set has no image of class {CLASS_NAMES[class_index]}.")
+    return int(rng.choice(candidates))

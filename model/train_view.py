@@ -1,0 +1,39 @@
+"""Pure helpers for the Train page's live view (no Streamlit): status lines and chart data."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .jobs import TrainingJob
+
+
+def format_seconds(seconds: float) -> str:
+    seconds = max(int(round(seconds)), 0)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def status_line(job: TrainingJob) -> str:
+    """One line saying what the job is doing, for people (queue place, epoch, speed, ETA)."""
+    p = job.progress
+    if job.state == "queued":
+        return (
+            f"Waiting for a free training slot: you are number {job.queue_position} in the queue "
+            f"({job.slots.limit} trainings run at once on this server). It starts by itself."
+        )
+    if job.state == "preparing":
+        return "Preparing the data (splitting and preprocessing 60,000 images)…"
+    if p is None:
+        return "Starting…"
+    text = f"Epoch {p.epoch}/{p.epochs} · batch {p.batch}/{p.batches} · {p.examples_per_sec:,.0f} images/s"
+    if job.alive:
+        text += f" · about {format_seconds(p.eta)} left"
+    else:
+        text += f" · {format_seconds(p.elapsed)} in all"
+    return text
+
+
+def batch_curve(history: dict) -> pd.DataFrame:
+    """The smoothed within-epoch training loss, x in epochs (fractional)."""
+    seen, loss = history.get("batch_seen", []), history.get("batch_loss", [])
+    n = min(len(seen), len(loss))
+    return pd.DataFrame({"seen": seen[:n], "smoothed train loss": loss[:n]})

@@ -1,0 +1,321 @@
+"""The training loop: minibatches, schedules, progress reports, stop/resume, early stopping.
+
+``Trainer.iter_run()`` yields ``Progress`` reports; ``run(callback)`` drives it. A stop
+request (``stop()``, from any thread) ends the loop after the current batch; calling
+``run`` again resumes exactly where it left off.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import TrainConfig
+from .data import stratified_split, subset
+from .losses import cross_entropy
+from .network import MLP, N_CLASSES, N_INPUTS
+from .optimizers import make_optimizer
+from .preprocessing import Preprocessor
+from .schedules import learning_rate
+
+# A batch loss this far above chance (ln 10 = 2.3) means the weights are blowing up.
+DIVERGED_LOSS = 50.0
+STALLED_ACCURACY = 0.2
+
+
+@dataclass
+class Progress:
+    """One report: ``event`` is batch, epoch, done, stopped, early_stop or diverged."""
+
+    event: str
+    epoch: int  # 1-based epoch being trained (or just finished)
+    epochs: int
+    batch: int  # batches done in this epoch
+    batches: int  # batches per epoch
+    seen: int  # examples trained on so far, all epochs
+    train_loss: float  # running mean over this epoch's batches
+    train_acc: float
+    val_loss: float | None = None
+    val_acc: float | None = None
+    lr: float = 0.0
+    examples_per_sec: float = 0.0
+    elapsed: float = 0.0
+    eta: float = 0.0
+    message: str = ""
+
+    @property
+    def fraction(self) -> float:
+        """Share of the whole run done, 0-1."""
+        total = self.epochs * self.batches
+        return min(((self.epoch - 1) * self.batches + self.batch) / total, 1.0) if total else 0.0
+
+
+@dataclass
+class History:
+    """Per-epoch learning curves plus a smoothed within-epoch loss curve."""
+
+    epoch: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    val_loss: list[float | None] = field(default_factory=list)
+    val_acc: list[float | None] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    batch_seen: list[int] = field(default_factory=list)  # x-axis of batch_loss
+    batch_loss: list[float] = field(default_factory=list)  # exponential moving average
+
+    def to_dict(self) -> dict:
+        return {k: list(v) for k, v in self.__dict__.items()}
+
+
+def divergence_message(cfg: TrainConfig, epoch: int, batch: int, loss: float) -> str:
+    """Plain-words explanation of a blown-up run and what to try instead."""
+    what = "became NaN/infinite" if not math.isfinite(loss) else f"exploded to {loss:.3g}"
+    advice = (
+        f"The learning rate {cfg.lr:g} is most likely too high for {cfg.activation} units with "
+        f"{cfg.optimizer}: try {cfg.lr / 10:g} or lower"
+    )
+    advice += ", or Adam with 0.001." if cfg.optimizer in ("sgd", "momentum", "nesterov") else "."
+    return f"Training diverged in epoch {epoch}, batch {batch}: the loss {what}. {advice} The weights from the last good epoch were kept."
+
+
+def stalled_message(cfg: TrainConfig, acc: float) -> str:
+    causes = []
+    if cfg.activation in ("sigmoid", "tanh") and cfg.lr >= 0.5:
+        causes.append(f"{cfg.activation} units saturate with a learning rate as high as {cfg.lr:g}")
+    if cfg.batch_size >= 10000:
+        causes.append("full-batch gradient descent takes only one step per epoch")
+    if min(cfg.hidden) < 32:
+        causes.append(f"{min(cfg.hidden)} hidden units are very few for 10 classes of clothing")
+    if cfg.init in ("uniform", "normal"):
+        causes.append(f"the '{cfg.init}' initializer does not scale the weights to the layer size")
+    why = "; ".join(causes) or "the learning rate may be too high or too low"
+    return f"Training is stalling: train accuracy is {acc:.0%}, near chance (10%). Likely: {why}."
+
+
+class Trainer:
+    """Trains an MLP on raw pixels x (n, 784) in 0-255 with labels y (n,)."""
+
+    def __init__(self, cfg: TrainConfig, x: np.ndarray, y: np.ndarray, net: MLP | None = None):
+        self.cfg = cfg.validate()
+        x = np.asarray(x).reshape(len(x), N_INPUTS)
+        y = np.asarray(y).astype(np.int64)
+        rng = np.random.default_rng(cfg.seed)
+        if cfg.train_subset and cfg.train_subset < len(y):
+            x, y = subset(x, y, cfg.train_subset, cfg.seed)
+        train_idx, val_idx = stratified_split(y, cfg.val_fraction, cfg.seed)
+        pre = net.preprocessor if net is not None else Preprocessor.fit(cfg.preprocessing, x[train_idx])
+        self.x_train, self.y_train = pre.transform(x[train_idx]), y[train_idx]
+        self.x_val, self.y_val = pre.transform(x[val_idx]), y[val_idx]
+        self.net = net or MLP(
+            [N_INPUTS, *cfg.hidden, N_CLASSES], [cfg.activation] * len(cfg.hidden), cfg.init, rng, pre
+        )
+        self.optimizer = make_optimizer(
+            cfg.optimizer, self.net.n_params, cfg.lr, cfg.momentum, cfg.weight_decay, self.net.weight_slices
+        )
+        self.rng = rng
+        self.n = len(self.y_train)
+        self.batch_size = min(cfg.batch_size, self.n)
+        self.batches = math.ceil(self.n / self.batch_size)
+        self.total_steps = cfg.epochs * self.batches
+        self.history = History()
+        self.status = "ready"  # ready, running, stopped, done, early_stop, diverged
+        self.message = ""
+        self.warnings: list[str] = []
+        self.latest: Progress | None = None
+        self.lock = threading.Lock()  # guards params between a step and a snapshot
+        self._stop = threading.Event()
+        # Resumable position: epoch index, batch index, this epoch's order and running sums.
+        self.epoch, self.batch, self.step, self.seen = 0, 0, 0, 0
+        self.perm: np.ndarray | None = None
+        self._perm_epoch = -1
+        self._sums = [0.0, 0, 0]  # loss * n, correct, n in this epoch
+        self._ema: float | None = None
+        self.elapsed = 0.0
+        self._good_params = self.net.params.copy()
+        self._best = (-1.0, math.inf, 0)  # val_acc, val_loss, epoch
+        self._best_params: np.ndarray | None = None
+        self._buffers = {}
+
+    # ----- control ----------------------------------------------------------
+    def stop(self) -> None:
+        """Ask the loop to stop after the current batch (safe from any thread)."""
+        self._stop.set()
+
+    def snapshot(self) -> MLP:
+        """A copy of the network as it is now, e.g. for predicting while training goes on."""
+        with self.lock:
+            return self.net.copy()
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("done", "early_stop", "diverged")
+
+    # ----- the loop ---------------------------------------------------------
+    def run(self, callback: Callable[[Progress], None] | None = None, report_every: int | None = None) -> Progress:
+        """Train to the end (or a stop request); calls ``callback`` on each report, returns the last."""
+        last = self.latest
+        for last in self.iter_run(report_every):
+            if callback is not None:
+                callback(last)
+        return last
+
+    def iter_run(self, report_every: int | None = None) -> Iterator[Progress]:
+        """Generator of progress reports; see the module docstring."""
+        if self.finished:
+            return
+        self.status = "running"
+        every = report_every or max(1, self.batches // 50)
+        cfg, net, opt = self.cfg, self.net, self.optimizer
+        started = time.perf_counter() - self.elapsed
+        while self.epoch < cfg.epochs:
+            if self._perm_epoch != self.epoch:  # once per epoch, even if stopped at its start
+                self.perm = self.rng.permutation(self.n)
+                self._perm_epoch = self.epoch
+                self._sums = [0.0, 0, 0]
+            while self.batch < self.batches:
+                if self._stop.is_set():
+                    self._stop.clear()  # consumed: a later run() resumes
+                    self.elapsed = time.perf_counter() - started
+                    self.status = "stopped"
+                    self.message = "Stopped: the weights learned so far are kept; Resume continues from here."
+                    yield self._report("stopped", started, self.message)
+                    return
+                xb, yb = self._batch(self.batch)
+                opt.lr = learning_rate(
+                    cfg.lr,
+                    self.step,
+                    self.total_steps,
+                    self.batches,
+                    cfg.schedule,
+                    cfg.warmup_epochs,
+                    cfg.step_epochs,
+                    cfg.gamma,
+                )
+                loss, logits = net.loss_and_grad(
+                    xb, yb, cfg.l2, cfg.label_smoothing, self.rng, cfg.dropout, cfg.input_dropout
+                )
+                if not math.isfinite(loss) or loss > DIVERGED_LOSS:
+                    yield self._diverge(loss, started)
+                    return
+                with self.lock:
+                    opt.update_params(net.params, net.grads)
+                self.batch += 1
+                self.step += 1
+                self.seen += len(yb)
+                self._sums[0] += loss * len(yb)
+                self._sums[1] += int((logits.argmax(axis=1) == yb).sum())
+                self._sums[2] += len(yb)
+                self._ema = loss if self._ema is None else 0.95 * self._ema + 0.05 * loss
+                if self.batch % every == 0 and self.batch < self.batches:
+                    self.history.batch_seen.append(self.seen)
+                    self.history.batch_loss.append(self._ema)
+                    yield self._report("batch", started)
+            if not np.isfinite(net.params).all():
+                yield self._diverge(math.nan, started)
+                return
+            self.elapsed = time.perf_counter() - started
+            report = self._end_epoch(started)
+            yield report
+            if report.event == "early_stop":
+                return
+        self._finish_restore()
+        self.status = "done"
+        self.elapsed = time.perf_counter() - started
+        self.message = f"Training finished: {self.epoch} epochs in {self.elapsed:.1f} s."
+        yield self._report("done", started, self.message)
+
+    # ----- helpers ------------------------------------------------------------
+    def _batch(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        idx = self.perm[i * self.batch_size : (i + 1) * self.batch_size]
+        # Gathering into a reused buffer avoids faulting in fresh pages every batch.
+        buf = self._buffers.get(len(idx))
+        if buf is None:
+            buf = self._buffers[len(idx)] = np.empty((len(idx), N_INPUTS), np.float32)
+        np.take(self.x_train, idx, axis=0, out=buf, mode="clip")  # 'raise' would buffer; idx is a permutation
+        return buf, self.y_train[idx]
+
+    def evaluate_val(self) -> tuple[float | None, float | None]:
+        """(loss, accuracy) on the validation split, or (None, None) without one."""
+        if not len(self.y_val):
+            return None, None
+        losses, correct = 0.0, 0
+        for i in range(0, len(self.y_val), 8192):
+            logits = self.net.forward(self.x_val[i : i + 8192])
+            loss, _ = cross_entropy(logits, self.y_val[i : i + 8192])
+            losses += loss * len(logits)
+            correct += int((logits.argmax(axis=1) == self.y_val[i : i + 8192]).sum())
+        return losses / len(self.y_val), correct / len(self.y_val)
+
+    def _end_epoch(self, started: float) -> Progress:
+        cfg, h = self.cfg, self.history
+        val_loss, val_acc = self.evaluate_val()
+        train_loss, train_acc = self._sums[0] / self._sums[2], self._sums[1] / self._sums[2]
+        self.epoch += 1
+        self.batch = 0
+        h.epoch.append(self.epoch)
+        h.train_loss.append(train_loss)
+        h.train_acc.append(train_acc)
+        h.val_loss.append(val_loss)
+        h.val_acc.append(val_acc)
+        h.lr.append(self.optimizer.lr)
+        h.seconds.append(time.perf_counter() - started)
+        self._good_params[...] = self.net.params
+        message, event = "", "epoch"
+        if self.epoch >= 2 and train_acc < STALLED_ACCURACY and not self.warnings:
+            message = stalled_message(cfg, train_acc)
+            self.warnings.append(message)
+        if val_acc is not None and cfg.patience:
+            if (val_acc, -val_loss) > (self._best[0], -self._best[1]):
+                self._best = (val_acc, val_loss, self.epoch)
+                self._best_params = self.net.params.copy()
+            elif self.epoch - self._best[2] >= cfg.patience:
+                self._finish_restore()
+                self.status, event = "early_stop", "early_stop"
+                kept = f" The weights of epoch {self._best[2]} were restored." if cfg.restore_best else ""
+                message = self.message = f"Early stop: no validation improvement for {cfg.patience} epochs.{kept}"
+        return self._report(event, started, message)
+
+    def _finish_restore(self) -> None:
+        if self.cfg.restore_best and self._best_params is not None:
+            with self.lock:
+                self.net.params[...] = self._best_params
+
+    def _diverge(self, loss: float, started: float) -> Progress:
+        with self.lock:
+            self.net.params[...] = self._good_params
+        self.status = "diverged"
+        self.message = divergence_message(self.cfg, self.epoch + 1, self.batch + 1, loss)
+        self.elapsed = time.perf_counter() - started
+        return self._report("diverged", started, self.message)
+
+    def _report(self, event: str, started: float, message: str = "") -> Progress:
+        elapsed = time.perf_counter() - started  # includes earlier runs before a resume
+        rate = self.seen / max(elapsed, 1e-9)
+        remaining = (self.total_steps - self.step) * self.batch_size / rate if rate > 0 else 0.0
+        in_epoch = event in ("batch", "stopped", "diverged")
+        n, h = self._sums[2], self.history
+        p = Progress(
+            event=event,
+            epoch=min(self.epoch + 1, self.cfg.epochs) if in_epoch else self.epoch,
+            epochs=self.cfg.epochs,
+            batch=self.batch if in_epoch else self.batches,
+            batches=self.batches,
+            seen=self.seen,
+            train_loss=self._sums[0] / n if n else (h.train_loss[-1] if h.train_loss else math.nan),
+            train_acc=self._sums[1] / n if n else (h.train_acc[-1] if h.train_acc else math.nan),
+            val_loss=h.val_loss[-1] if h.val_loss else None,
+            val_acc=h.val_acc[-1] if h.val_acc else None,
+            lr=self.optimizer.lr,
+            examples_per_sec=rate,
+            elapsed=elapsed,
+            eta=0.0 if event in ("done", "early_stop", "diverged") else remaining,
+            message=message,
+        )
+        self.latest = p
+        return p

@@ -1,0 +1,319 @@
+"""The Predict page (AppTest) and its pure logic in model/predict_view.py."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+import ui
+from model.data import CLASS_NAMES
+from model.errors import ImageError
+from model.images import is_blank
+from model.network import MLP
+from model.predict_view import (
+    as_image28,
+    class_order,
+    format_probability,
+    normalize_saliency,
+    pick_test_index,
+    predict_image,
+    read_upload,
+    saliency_overlay,
+    verdict,
+)
+from model.store import load_default
+from tests.conftest import REAL_DATA
+from tests.synthetic import trousers
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGE = str(ROOT / "views" / "2_Predict.py")
+DATA = REAL_DATA  # $FASHION_MNIST_DIR, else the copy beside the checkout
+needs_data = pytest.mark.skipif(not (DATA / "t10k-images-idx3-ubyte.gz").exists(), reason="Fashion-MNIST not on disk")
+
+
+# ----------------------------------------------------------------------------- helpers
+def png(arr: np.ndarray, mode: str | None = None) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr, mode=mode).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def blob(seed: int = 0) -> np.ndarray:
+    """A (28, 28) uint8 garment-like blob."""
+    img = np.zeros((28, 28), dtype=np.uint8)
+    img[4:24, 8:20] = 200
+    img += np.random.default_rng(seed).integers(0, 40, (28, 28), dtype=np.uint8)
+    return img
+
+
+@pytest.fixture(scope="module")
+def net() -> MLP:
+    return load_default()
+
+
+@pytest.fixture(scope="module")
+def net64() -> MLP:
+    """A small float64 network, so finite differences are exact enough to check gradients."""
+    return MLP([784, 16, 10], ["tanh"], rng=np.random.default_rng(1), dtype=np.float64)
+
+
+# ----------------------------------------------------------------------------- predict_view
+def test_as_image28_accepts_flat_and_square_and_rejects_other_sizes():
+    flat = np.arange(784) % 256
+    assert as_image28(flat).shape == (28, 28)
+    assert as_image28(flat).dtype == np.uint8
+    assert np.array_equal(as_image28(flat.reshape(28, 28)), as_image28(flat))
+    assert as_image28(np.full((28, 28), 999)).max() == 255
+    with pytest.raises(ImageError, match="28x28"):
+        as_image28(np.zeros((27, 28)))
+
+
+def test_predict_image_matches_the_network(net):
+    img = blob()
+    pred = predict_image(net, img)
+    proba = net.predict_proba(img.reshape(1, 784))[0]
+    assert pred.proba.shape == (10,)
+    assert pred.proba.sum() == pytest.approx(1.0, abs=1e-5)
+    np.testing.assert_allclose(pred.proba, proba, rtol=1e-5)
+    assert pred.index == int(np.argmax(proba))
+    assert pred.label == CLASS_NAMES[pred.index]
+    assert pred.confidence == pytest.approx(float(proba.max()))
+    assert pred.top(3)[0] == (pred.label, pytest.approx(pred.confidence))
+    assert pred.saliency.shape == (28, 28)
+    np.testing.assert_allclose(pred.saliency.ravel(), net.input_gradient(img.reshape(1, 784), pred.index)[0], rtol=1e-5)
+    assert np.array_equal(pred.image, img)
+
+
+def test_saliency_is_the_gradient_of_the_predicted_probability(net64):
+    """Check the meaning promised in the caption against finite differences: d p[pred] / d (pixel / 255)."""
+    img = blob(3)
+    pred = predict_image(net64, img)
+    x = img.reshape(1, 784).astype(np.float64)
+    eps = 1e-3  # in pixel/255 units
+
+    def prob(pixels: np.ndarray) -> float:  # in float64 (predict_proba rounds to float32)
+        z = net64.logits(pixels)[0].astype(np.float64)
+        e = np.exp(z - z.max())
+        return float(e[pred.index] / e.sum())
+
+    for pixel in (0, 300, 410, 783):
+        up, down = x.copy(), x.copy()
+        up[0, pixel] += eps * 255
+        down[0, pixel] -= eps * 255
+        numeric = (prob(up) - prob(down)) / (2 * eps)
+        assert pred.saliency.ravel()[pixel] == pytest.approx(numeric, rel=2e-2, abs=1e-6)
+
+
+def test_normalize_saliency():
+    assert not normalize_saliency(np.zeros((28, 28))).any()
+    sal = np.zeros((28, 28))
+    sal[3, 4], sal[10, 10] = -2.0, 1.0
+    out = normalize_saliency(sal, percentile=100)
+    assert out[3, 4] == 1.0 and out[10, 10] == 0.5  # magnitude, sign dropped
+    assert out.min() >= 0 and out.max() <= 1
+    noisy = np.full((28, 28), np.nan)
+    assert not normalize_saliency(noisy).any()
+    # One outlier does not wash out the rest: the 99th percentile maps to 1.
+    spread = np.linspace(0, 1, 784).reshape(28, 28)
+    spread[0, 0] = 1e6
+    assert normalize_saliency(spread)[27, 27] == pytest.approx(1.0)
+
+
+def test_saliency_overlay_shape_crispness_and_colours():
+    img = blob()
+    sal = np.zeros((28, 28))
+    sal[14, 14] = 1.0
+    out = saliency_overlay(img, sal, scale=8)
+    assert out.shape == (224, 224, 3) and out.dtype == np.uint8
+    # nearest-neighbour upscale: every 8x8 block is one colour
+    blocks = out.reshape(28, 8, 28, 8, 3)
+    assert (blocks == blocks[:, :1, :, :1, :]).all()
+    small = saliency_overlay(img, sal, scale=1)
+    assert np.array_equal(small, out[::8, ::8])
+    # pixels with no saliency show the dimmed greyscale input
+    grey = np.rint(img / 255.0 * 0.55 * 255.0)
+    cold = np.ones((28, 28), bool)
+    cold[14, 14] = False
+    for c in range(3):
+        assert np.abs(small[..., c][cold].astype(float) - grey[cold]).max() <= 1
+    # the salient pixel is coloured (not grey) and stands out
+    r, g, b = small[14, 14].astype(int)
+    assert not (r == g == b)
+    assert r > grey[14, 14]
+    with pytest.raises(ImageError):
+        saliency_overlay(img, np.zeros((10, 10)))
+
+
+def test_class_order():
+    proba = np.array([0.05, 0.5, 0.0, 0.0, 0.2, 0.0, 0.0, 0.0, 0.0, 0.25])
+    order = class_order(proba)
+    assert order[:3] == ["Trouser", "Ankle boot", "Coat"]
+    assert sorted(order) == sorted(CLASS_NAMES)
+    assert order[4:] == [CLASS_NAMES[i] for i in (2, 3, 5, 6, 7, 8)]  # ties keep class order
+
+
+def test_format_probability():
+    assert format_probability(0.9999) == ">99.9%"
+    assert format_probability(1.0) == ">99.9%"
+    assert format_probability(0.0004) == "<0.1%"
+    assert format_probability(0.0) == "0.0%"
+    assert format_probability(0.5) == "50.0%"
+
+
+def test_verdict(net):
+    pred = predict_image(net, blob())
+    assert verdict(pred, pred.index).startswith("Correct")
+    other = (pred.index + 1) % 10
+    text = verdict(pred, other)
+    assert text.startswith("Wrong") and CLASS_NAMES[other] in text
+
+
+def test_pick_test_index_is_seeded_and_filters_by_class():
+    labels = np.array([0, 1, 2, 1, 1, 9])
+    a = [pick_test_index(np.random.default_rng(5), labels) for _ in range(3)]
+    assert len(set(a)) == 1 and 0 <= a[0] < len(labels)
+    rng = np.random.default_rng(0)
+    assert {pick_test_index(rng, labels, 1) for _ in range(50)} == {1, 3, 4}
+    with pytest.raises(ImageError):
+        pick_test_index(rng, labels, 5)
+    with pytest.raises(ImageError):
+        pick_test_index(rng, np.array([], dtype=int))
+
+
+def test_read_upload_gives_a_preview_and_the_model_input():
+    preview, image28 = read_upload(png(trousers()), "trousers.png")
+    assert image28.shape == (28, 28) and image28.dtype == np.uint8 and not is_blank(image28)
+    assert preview.mode in ("RGB", "RGBA", "L") and max(preview.size) <= 280
+    big, _ = read_upload(png(trousers((1200, 1600))), "big.png")
+    assert max(big.size) <= 280
+    with pytest.raises(ImageError):
+        read_upload(b"not an image", "bad.png")
+    _, blank = read_upload(png(np.full((50, 50), 255, np.uint8)), "white.png")
+    assert is_blank(blank)
+
+
+# ----------------------------------------------------------------------------- the page
+def run_page(monkeypatch, data_dir: Path | str, **state) -> AppTest:
+    monkeypatch.setenv("FASHION_MNIST_DIR", str(data_dir))
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    for k, v in state.items():
+        at.session_state[k] = v
+    return at.run()
+
+
+def metrics(at: AppTest) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for m in at.metric:
+        out.setdefault(m.label, []).append(m.value)
+    return out
+
+
+def chart_order(at: AppTest, i: int = 0) -> list[str]:
+    """The class order on the y axis of the i-th probability chart."""
+    return json.loads(at.get("vega_lite_chart")[i].proto.spec)["encoding"]["y"]["sort"]
+
+
+def test_page_without_dataset(monkeypatch, tmp_path):
+    at = run_page(monkeypatch, tmp_path)
+    assert not at.exception
+    assert at.title[0].value == "Predict"
+    infos = " ".join(i.value for i in at.info)
+    assert "FASHION_MNIST_DIR" in infos and "Draw and Upload work without it" in infos
+    assert "Draw a piece of clothing" in infos  # blank canvas: a prompt, not a prediction
+    assert not at.metric  # nothing drawn, nothing uploaded, no test set
+    assert [t.label for t in at.tabs] == [
+        ":material/draw: Draw",
+        ":material/upload: Upload",
+        ":material/casino: Test image",
+    ]
+    assert not at.button  # no "Random test image" without the data
+
+
+def test_every_widget_has_help(monkeypatch):
+    at = run_page(monkeypatch, DATA if DATA.exists() else "/nonexistent")
+    widgets = [*at.selectbox, *at.slider, *at.button, *at.get("file_uploader")]
+    assert widgets
+    for w in widgets:
+        assert w.help, f"{w.label!r} has no help"
+
+
+def test_upload_predicts_and_bad_files_keep_the_page_usable(monkeypatch, tmp_path):
+    at = run_page(monkeypatch, tmp_path)
+    uploader = at.get("file_uploader")[0]
+    uploader.upload("trousers.png", png(trousers()), "image/png")
+    at.run()
+    assert not at.exception
+    assert metrics(at)["Prediction"] == ["Trouser"]
+    assert any("Saliency map" in c.value and "Trouser" in c.value for c in at.caption)
+    assert len(at.image) >= 3  # preview, model input, saliency
+
+    at.get("file_uploader")[0].clear().upload("bad.png", b"this is not an image", "image/png")
+    at.run()
+    assert not at.exception
+    assert any("not an image" in e.value for e in at.error)
+    assert "Prediction" not in metrics(at)
+
+    at.get("file_uploader")[0].clear().upload("white.png", png(np.full((40, 40), 255, np.uint8)), "image/png")
+    at.run()
+    assert not at.exception
+    assert any("Nothing to classify" in w.value for w in at.warning)
+    assert "Prediction" not in metrics(at)
+
+
+@needs_data
+def test_test_image_tab(monkeypatch):
+    at = run_page(monkeypatch, DATA)
+    assert not at.exception
+    shown = metrics(at)
+    assert shown["Prediction"][0] in CLASS_NAMES
+    assert shown["Probability"][0].endswith("%")
+    first = at.session_state["predict_test_index"]
+    verdicts = [s.value for s in at.success] + [e.value for e in at.error]
+    assert verdicts and verdicts[0].startswith(("Correct", "Wrong"))
+
+    assert chart_order(at)[0] == shown["Prediction"][0]
+
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.session_state["predict_test_index"] != first
+    assert metrics(at)["Prediction"][0] in CLASS_NAMES
+    # the chart names its order each time, so a new image never shows the previous image's order
+    assert chart_order(at)[0] == metrics(at)["Prediction"][0]
+    assert any("true label" in c.value for c in at.caption)
+
+    at.selectbox(key="predict_test_class").select("Trouser").run()
+    assert not at.exception
+    assert any("true label is **Trouser**" in c.value for c in at.caption)
+    for _ in range(3):
+        at.button[0].click().run()
+        assert any("true label is **Trouser**" in c.value for c in at.caption)
+
+
+class FakeJob:
+    """Just enough of TrainingJob for the model picker, the sidebar status and the live panel."""
+
+    def __init__(self, net: MLP):
+        self.net, self.trainer, self.alive, self.state, self.progress = net, object(), True, "running", None
+
+    def snapshot(self) -> MLP:
+        return self.net.copy()
+
+    def heartbeat(self) -> None:
+        pass
+
+
+def test_live_model_panel(monkeypatch, tmp_path, net):
+    at = run_page(monkeypatch, tmp_path, job=FakeJob(net), active_model=ui.LIVE_LABEL)
+    assert not at.exception
+    assert at.selectbox(key="predict_model").value == ui.LIVE_LABEL
+    at.get("file_uploader")[0].upload("trousers.png", png(trousers()), "image/png")
+    at.run()
+    assert not at.exception
+    assert any("The model training now" in c.value for c in at.caption)
+    assert metrics(at)["Prediction"] == ["Trouser"]

@@ -1,0 +1,233 @@
+"""Train: pick settings (or a preset), train live in the background, then test, save or download."""
+
+from urllib.parse import urlencode
+
+import streamlit as st
+
+import ui
+from model.config import CHOICES, HELP, PRESETS, RANGES, TrainConfig, from_query, parse_hidden, to_query
+from model.errors import FashionError
+from model.io import model_bytes
+from model.jobs import TrainingJob
+from model.pipeline import cli_command
+from model.train_view import batch_curve, status_line
+
+ui.setup_page(
+    "Train",
+    "Choose how the network is built and trained, press Start, and watch its loss fall and accuracy rise epoch by epoch. "
+    "Training runs in the background, so you can draw on the Predict page while it learns.",
+    sidebar_status=False,  # the live view below shows it, and one timer per page is cheaper
+)
+ds = ui.require_dataset()
+FIELDS = list(TrainConfig().to_dict())
+# Each refresh costs the server a rerun and the browser a redraw, both taken from training's CPU.
+LIVE_EVERY = 2.0
+LABELS = {
+    "lr": "Learning rate",
+    "init": "Initializer",
+    "l2": "L2 penalty",
+    "gamma": "Step factor (gamma)",
+    "warmup_epochs": "Warm-up epochs",
+    "val_fraction": "Validation fraction",
+}
+PRESET_LABELS = {
+    "fast": "Fast (about 15 s, ~89.8%)",
+    "best": "Best recipe (the shipped model)",
+    "tutorial_gelu_10_fullbatch": "Tutorial: 10 GELU units, full batch",
+    "tutorial_sigmoid_128_lr1": "Tutorial: 128 sigmoid units, lr 1",
+}
+
+
+def apply(cfg: TrainConfig) -> None:
+    """Put a configuration into the form's widgets and the URL."""
+    for key, value in cfg.to_dict().items():
+        st.session_state[f"cfg_{key}"] = ",".join(map(str, value)) if key == "hidden" else value
+    st.query_params.from_dict({**to_query(cfg), "ws": ui.session_id()})
+
+
+FORM_MIN = 1e-6  # the form's smallest value for settings that must be above 0 (lr, gamma)
+
+if "cfg_seed" not in st.session_state:  # first visit: settings from the shared link, if any
+    cfg, problems = from_query(st.query_params.to_dict())
+    for key in ("lr", "gamma"):
+        if getattr(cfg, key) < FORM_MIN:
+            problems.append(f"{key}={getattr(cfg, key)!r} raised to {FORM_MIN:g}, the smallest value the form takes")
+            setattr(cfg, key, FORM_MIN)
+    apply(cfg)
+    for problem in problems:
+        st.warning(f"Link setting {problem}")
+
+
+def presets() -> None:
+    st.write("**Presets**")
+    cols = st.columns(len(PRESETS))
+    for col, (name, cfg) in zip(cols, PRESETS.items()):
+        col.button(PRESET_LABELS[name], on_click=apply, args=(cfg,), width="stretch", help=HELP_PRESETS[name])
+
+
+HELP_PRESETS = {
+    "fast": "784-256-10 relu with dropout, Adam and cosine decay, 30 epochs: the quickest good model.",
+    "best": "784-512-256-10 with AdamW, dropout, label smoothing and standardized inputs, 40 epochs on all 60,000 images.",
+    "tutorial_gelu_10_fullbatch": "A classic from-scratch recipe: 10 GELU units and one full-batch step per epoch. Watch it crawl.",
+    "tutorial_sigmoid_128_lr1": "Another classic: 128 sigmoid units, plain SGD with learning rate 1. Watch it stall.",
+}
+
+
+def widget(key: str, col) -> None:
+    k, h = f"cfg_{key}", HELP[key]
+    label = LABELS.get(key, key.replace("_", " ").capitalize())
+    if key == "hidden":
+        col.text_input("Hidden layers", key=k, help=h)
+    elif key in CHOICES:
+        col.selectbox(label, CHOICES[key], key=k, help=h)
+    elif key == "restore_best":
+        col.checkbox("Restore best weights", key=k, help=h)
+    else:
+        low, high, inclusive = RANGES[key]
+        if isinstance(low, int):
+            col.number_input(label, min_value=low, max_value=high, step=1, key=k, help=h)
+        else:
+            low = low if inclusive else FORM_MIN
+            col.number_input(label, min_value=float(low), max_value=float(high), format="%g", step=None, key=k, help=h)
+
+
+def form_config() -> TrainConfig:
+    """The settings held by the form's widgets, validated (ConfigError names the first bad one)."""
+    values = {k: st.session_state[f"cfg_{k}"] for k in FIELDS}
+    values["hidden"] = parse_hidden(values["hidden"])
+    return TrainConfig.from_dict(values)
+
+
+def settings_form() -> TrainConfig | None:
+    """The form; returns a validated configuration when Start is pressed."""
+    with st.form("settings"):
+        groups = {
+            "Network": ["hidden", "activation", "init", "dropout", "input_dropout", "preprocessing"],
+            "Optimizer": ["optimizer", "lr", "momentum", "weight_decay", "l2", "label_smoothing"],
+            "Schedule": ["schedule", "warmup_epochs", "step_epochs", "gamma", "epochs", "batch_size"],
+            "Data and stopping": ["val_fraction", "train_subset", "seed", "patience", "restore_best"],
+        }
+        cols = st.columns(len(groups))
+        for col, (title, keys) in zip(cols, groups.items()):
+            col.write(f"**{title}**")
+            for key in keys:
+                widget(key, col)
+        busy = ui.current_job() is not None and ui.current_job().alive
+        submitted = st.form_submit_button(
+            "Start training", type="primary", disabled=busy, help="Trains in the background with these settings."
+        )
+    if not submitted:
+        return None
+    try:
+        return form_config()
+    except FashionError as e:
+        st.error(str(e))
+        return None
+
+
+@st.fragment(run_every=LIVE_EVERY)
+def live_view() -> None:
+    """Progress, speed and curves, refreshed every LIVE_EVERY seconds while the run goes on."""
+    job = ui.current_job()
+    if job is None:
+        st.caption("No training yet in this session: pick a preset or settings above and press Start.")
+        return
+    job.heartbeat()
+    p = job.progress
+    st.progress(p.fraction if p else 0.0, text=status_line(job))
+    if job.alive and st.button("Stop", help="Stops after the current batch and keeps what was learned so far."):
+        job.stop()
+    if job.trainer is not None:
+        history = job.trainer.history.to_dict()
+        ui.learning_curves(history)
+        curve = batch_curve(history)
+        if len(curve) > 1:
+            st.line_chart(curve, x="seen", y="smoothed train loss", height=180, x_label="images seen")
+    if not job.alive and st.session_state.get("shown_job") != id(job):
+        st.session_state.shown_job = id(job)
+        st.rerun()  # the run ended: redraw the whole page with its results
+
+
+def results(job: TrainingJob) -> None:
+    """The outcome of a finished or stopped run: message, test metrics, save, download, use."""
+    notes = {
+        "done": st.success,
+        "early_stop": st.success,
+        "stopped": st.warning,
+        "diverged": st.error,
+        "error": st.error,
+    }
+    if job.message:
+        notes.get(job.state, st.info)(job.message)
+    for warning in job.trainer.warnings if job.trainer else []:
+        st.warning(warning)
+    if job.resumable and st.button("Resume training", help="Continues exactly where it stopped."):
+        job.start()
+        st.session_state.shown_job = None  # redraw the results again when this leg ends
+        st.rerun()
+    if job.result is None:
+        return
+    net, ev = job.result
+    label = f"run {job.cfg.seed}-{id(job) % 10000} ({ev.accuracy:.1%})"
+    ui.session_models()[label] = net
+    st.subheader("Test set (10,000 images the network never trained on)")
+    c1, c2 = st.columns(2)
+    c1.metric("Test accuracy", f"{ev.accuracy:.2%}")
+    c2.metric("Macro F1", f"{ev.macro_f1:.3f}")
+    st.dataframe(
+        [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()} for row in ev.report[:10]],
+        hide_index=True,
+        width="stretch",
+    )
+    with st.form("save"):
+        name = st.text_input(
+            "Save as",
+            value=f"run-{id(job) % 10000}",
+            help="A name for your models folder; letters, digits, - _ . and spaces.",
+        )
+        if st.form_submit_button(
+            "Save model", help="Writes the model file to your models folder (never over the shipped default)."
+        ):
+            try:
+                path = ui.store().save(net, name)
+                st.toast(f"Saved as {path.stem}")
+            except FashionError as e:
+                st.error(str(e))
+    c1, c2 = st.columns(2)
+    c1.download_button(
+        "Download model file",
+        model_bytes(net),
+        file_name="fashion-model.npz",
+        help="The .npz file: import it later or use it with the CLI.",
+    )
+    if c2.button("Use this model for Predict and Metrics", help="Makes it the active model on every page."):
+        st.session_state.active_model = f"This session: {label}"
+        st.toast("Active model set.")
+
+
+presets()
+cfg = settings_form()
+if cfg is not None:
+    st.query_params.from_dict({**to_query(cfg), "ws": ui.session_id()})
+    st.session_state.job = TrainingJob(cfg, ds, command=cli_command(cfg)).start()
+    st.session_state.shown_job = None
+    st.rerun()  # redraw with the Start button disabled while the run goes on
+
+
+def share_link() -> None:
+    """A link with the current settings but without the private workspace token."""
+    try:
+        query = urlencode(to_query(form_config()))
+    except FashionError:
+        return
+    base = (st.context.url or "").split("?")[0]
+    st.caption("Share these settings (the link leaves out your private workspace):")
+    st.code(f"{base}?{query}" if query else base, language=None)
+
+
+share_link()
+st.subheader("Live")
+live_view()
+job = ui.current_job()
+if job is not None and not job.alive and job.state != "created":
+    results(job)

@@ -1,0 +1,207 @@
+"""Predict: draw, upload or pick a test image; see the probabilities and a saliency map."""
+
+import numpy as np
+import streamlit as st
+
+import ui
+from model.data import CLASS_NAMES
+from model.errors import ImageError
+from model.images import MAX_UPLOAD_BYTES, canvas_to_model_input, is_blank, upscale_for_display
+from model.network import MLP
+from model.predict_view import (
+    format_probability,
+    pick_test_index,
+    predict_image,
+    read_upload,
+    saliency_overlay,
+    verdict,
+)
+
+try:  # the canvas only imports inside a Streamlit server; elsewhere the Draw tab explains instead
+    from streamlit_drawable_canvas import st_canvas
+except Exception as exc:  # noqa: BLE001 - any failure just means "no canvas here"
+    st_canvas, CANVAS_PROBLEM = None, f"{type(exc).__name__}: {exc}"
+
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
+ANY_CLASS = "Any class"
+TEST_SEED = 2017  # the year Fashion-MNIST came out: the same sequence of test images every session
+
+
+def show_prediction(net: MLP, image28: np.ndarray, truth: int | None = None) -> None:
+    """The input as the model sees it, the predicted class, all probabilities and the saliency map."""
+    pred = predict_image(net, image28)
+    top = st.columns(2)
+    top[0].metric("Prediction", pred.label, help="The class with the highest probability.")
+    top[1].metric(
+        "Probability", format_probability(pred.confidence), help="The network's softmax output for that class."
+    )
+    if truth is not None:
+        if pred.index == truth:
+            st.success(verdict(pred, truth), icon=":material/check_circle:")
+        else:
+            st.error(verdict(pred, truth), icon=":material/cancel:")
+    pics = st.columns(2)
+    pics[0].image(upscale_for_display(pred.image, 8), caption="What the model sees: 28×28 pixels")
+    pics[1].image(saliency_overlay(pred.image, pred.saliency, scale=8), caption=f"Saliency for {pred.label}")
+    # An explicit height: otherwise Vega shrinks the chart and hides every other class name.
+    st.altair_chart(ui.probability_chart(pred.proba), width="stretch", height=300)
+    st.caption(
+        f"Saliency map: the hotter a pixel, the more a change to it would move the probability of "
+        f"{pred.label} (the gradient of that probability with respect to each input pixel)."
+    )
+
+
+@st.fragment(run_every=2)
+def live_prediction(image28: np.ndarray, truth: int | None) -> None:
+    """Re-predicts with a fresh snapshot of the training network every 2 seconds."""
+    job = ui.current_job()
+    net = ui.resolve_model(ui.LIVE_LABEL)
+    if net is None:
+        st.info("The live model has no weights yet; this refreshes by itself once training starts.")
+        return
+    p = job.progress if job is not None else None
+    when = f"epoch {p.epoch}/{p.epochs}" if p is not None else "starting"
+    st.caption(
+        f":red-badge[:material/sensors: Live] The model training now ({when}), re-asked every 2 seconds: "
+        "watch its answer sharpen as it learns."
+    )
+    show_prediction(net, image28, truth)
+
+
+def prediction_panel(label: str, net: MLP | None, image28: np.ndarray, truth: int | None = None) -> None:
+    if label == ui.LIVE_LABEL:
+        live_prediction(image28, truth)
+    elif net is not None:
+        show_prediction(net, image28, truth)
+
+
+@st.fragment
+def draw_tab(label: str, net: MLP | None) -> None:
+    left, right = st.columns([2, 3], gap="large")
+    with left:
+        if st_canvas is None:
+            st.warning(f"The drawing canvas cannot run here ({CANVAS_PROBLEM}). Upload and Test image still work.")
+            return
+        width = st.slider(
+            "Stroke width", 6, 40, 22, help="Brush size in canvas pixels; thick strokes look more like the dataset."
+        )
+        st.space("small")  # room for the canvas toolbar, which floats just above the canvas
+        canvas = st_canvas(
+            stroke_width=width,
+            stroke_color="#FFFFFF",
+            background_color="#000000",
+            update_streamlit=True,
+            height=280,
+            width=280,
+            drawing_mode="freedraw",
+            return_image_data=True,
+            key="predict_canvas",
+        )
+        st.caption(
+            "Undo, redo and clear (the bin) are in the toolbar above the canvas. "
+            "Draw one big garment, filled in like a silhouette: that is what the dataset looks like."
+        )
+    with right:
+        image28 = canvas_to_model_input(canvas.image_data) if canvas.image_data is not None else None
+        if image28 is None or is_blank(image28):
+            st.info("Draw a piece of clothing on the black canvas: a T-shirt, trousers, a bag, a shoe…")
+        else:
+            prediction_panel(label, net, image28)
+
+
+@st.fragment
+def upload_tab(label: str, net: MLP | None) -> None:
+    left, right = st.columns([2, 3], gap="large")
+    with left:
+        file = st.file_uploader(
+            "A photo or picture of one piece of clothing",
+            type=UPLOAD_TYPES,
+            key="predict_upload",
+            max_upload_size=MAX_UPLOAD_BYTES // (1024 * 1024),
+            help="Best on a plain background: it is cropped, shrunk to 28×28 and inverted like Fashion-MNIST.",
+        )
+    if file is None:
+        right.info("Upload an image to see what the network makes of it.")
+        return
+    try:
+        preview, image28 = read_upload(file, file.name)
+    except ImageError as e:
+        right.error(str(e), icon=":material/error:")
+        return
+    left.image(preview, caption=f"Your upload: {file.name}")
+    with right:
+        if is_blank(image28):
+            st.warning(
+                f"Nothing to classify was found in '{file.name}': it is a single flat colour (or fully "
+                "transparent). Try a picture of a garment on a plain background.",
+                icon=":material/image_not_supported:",
+            )
+        else:
+            prediction_panel(label, net, image28)
+
+
+def _new_test_image(labels: np.ndarray) -> None:
+    rng = st.session_state.setdefault("predict_rng", np.random.default_rng(TEST_SEED))
+    choice = st.session_state.get("predict_test_class", ANY_CLASS)
+    cls = None if choice == ANY_CLASS else CLASS_NAMES.index(choice)
+    st.session_state.predict_test_index = pick_test_index(rng, labels, cls)
+
+
+@st.fragment
+def test_tab(label: str, net: MLP | None) -> None:
+    ds = ui.dataset()
+    if ds is None and ui.data_problem():
+        st.warning(f"Test images need the Fashion-MNIST files, which cannot be used: {ui.data_problem()}")
+        return
+    if ds is None:
+        st.info(
+            "Test images come from the Fashion-MNIST dataset, which is not on this machine yet. The Train, "
+            "Metrics and Explore pages download it in one click, or set `FASHION_MNIST_DIR` to a folder with "
+            "the four official files before `streamlit run app.py`. Draw and Upload work without it."
+        )
+        return
+    left, right = st.columns([2, 3], gap="large")
+    with left:
+        st.selectbox(
+            "Class",
+            [ANY_CLASS, *CLASS_NAMES],
+            key="predict_test_class",
+            on_change=_new_test_image,
+            args=(ds.y_test,),
+            help="Pick test images of one class only, or of any class.",
+        )
+        st.button(
+            "Random test image",
+            on_click=_new_test_image,
+            args=(ds.y_test,),
+            help="Picks another of the 10,000 test images, which the network never trained on.",
+        )
+        index = st.session_state.get("predict_test_index")
+        if index is None or index >= len(ds.y_test):
+            _new_test_image(ds.y_test)
+            index = st.session_state.predict_test_index
+        truth = int(ds.y_test[index])
+        st.caption(f"Test image #{index:,} of {len(ds.y_test):,}; its true label is **{CLASS_NAMES[truth]}**.")
+    with right:
+        prediction_panel(label, net, ds.x_test[index], truth)
+
+
+ui.setup_page(
+    "Predict",
+    "Draw a piece of clothing, upload a photo or pick a test image, and see what the network thinks it is: all ten "
+    "class probabilities, plus a saliency map of the pixels that drove its answer. Choose the model that is "
+    "training right now to watch its guess on your drawing sharpen as it learns.",
+)
+with st.columns([1, 2])[0]:
+    label, net = ui.model_picker("predict_model")
+if net is None and label != ui.LIVE_LABEL:
+    st.warning("This model could not be loaded; pick another one above.")
+    st.stop()
+
+draw, upload, test = st.tabs([":material/draw: Draw", ":material/upload: Upload", ":material/casino: Test image"])
+with draw:
+    draw_tab(label, net)
+with upload:
+    upload_tab(label, net)
+with test:
+    test_tab(label, net)

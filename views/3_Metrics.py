@@ -1,0 +1,134 @@
+"""Metrics: how the chosen model does on the 10,000 test images, class by class and mistake by mistake."""
+
+import streamlit as st
+
+import ui
+from model import plots
+from model.data import CLASS_NAMES, Dataset
+from model.metrics import Evaluation, confident_mistakes, report_csv
+from model.network import MLP
+
+GALLERY = 16  # images per gallery
+ZOOM = 4  # 28 px -> 112 px, pixel-repeated so edges stay crisp
+
+
+def headline(ev: Evaluation) -> None:
+    cols = st.columns(3)
+    cols[0].metric("Test accuracy", f"{ev.accuracy:.2%}", help="Share of the 10,000 test images classified correctly.")
+    cols[1].metric(
+        "Macro F1", f"{ev.macro_f1:.3f}", help="Mean of the ten per-class F1 scores: every class counts the same."
+    )
+    cols[2].metric("Mistakes", f"{int((ev.pred != ev.y).sum()):,}", help="Test images the model got wrong.")
+
+
+@st.fragment  # its controls rerun only this region
+def confusion(ev: Evaluation) -> None:
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        st.subheader("Confusion matrix")
+        view = st.radio(
+            "Show",
+            ["Counts", "Share of each true class"],
+            horizontal=True,
+            key="metrics_cm_view",
+            help="Counts are numbers of test images; shares divide each row by its class size (rows sum to 100%).",
+        )
+        fig = plots.confusion_figure(ev.confusion, normalized=view != "Counts")
+        st.pyplot(fig, alt="Confusion matrix of the test set: true class by row, predicted class by column.")
+        st.caption("The diagonal holds the correct answers; bright cells off it are the classes the model mixes up.")
+    with right:
+        st.subheader("Accuracy per class")
+        st.altair_chart(plots.per_class_accuracy_chart(ev.per_class_accuracy, ev.accuracy), width="stretch")
+        st.caption("Short bars are the hard classes; the dashed line is the overall accuracy.")
+
+
+def report_table(ev: Evaluation) -> None:
+    st.subheader("Precision, recall and F1 per class")
+    df = plots.report_frame(ev.report)
+    score = {c: st.column_config.NumberColumn(c, format="%.3f") for c in ("precision", "recall", "f1")}
+    support = st.column_config.NumberColumn("support", format="%d", help="Test images of this class.")
+    st.dataframe(df, column_config={**score, "support": support}, height=35 * (len(df) + 1) + 3)
+    st.caption(
+        "Precision: when the model says this class, how often it is right. Recall: how many of this class it finds. "
+        "Macro avg weighs classes equally; weighted avg by their size."
+    )
+    st.download_button(
+        "Download as CSV",
+        report_csv(ev.report),
+        file_name="classification_report.csv",
+        mime="text/csv",
+        help="The table above as a CSV file, for a spreadsheet or a report.",
+    )
+
+
+def show_gallery(ev: Evaluation, ds: Dataset, indices) -> None:
+    images, captions = plots.gallery(ev, ds.x_test, indices, factor=ZOOM)
+    if images:
+        st.image(images, caption=captions, width=ZOOM * 28, output_format="PNG")
+
+
+@st.fragment  # its controls rerun only this region
+def cell_gallery(ev: Evaluation, ds: Dataset, fp: str) -> None:
+    st.subheader("Look inside one cell")
+    true0, pred0 = plots.most_confused_pair(ev.confusion)
+    cols = st.columns(2)
+    options = list(range(len(CLASS_NAMES)))
+    true = cols[0].selectbox(
+        "True class",
+        options,
+        index=true0,
+        format_func=CLASS_NAMES.__getitem__,
+        key=f"metrics_true_{fp}",
+        help="The row of the confusion matrix: what the image really is.",
+    )
+    pred = cols[1].selectbox(
+        "Predicted class",
+        options,
+        index=pred0,
+        format_func=CLASS_NAMES.__getitem__,
+        key=f"metrics_pred_{fp}",
+        help="The column: what the model said. Starts on the model's most frequent mistake.",
+    )
+    n = int(ev.confusion[true, pred])
+    what = "correctly classified" if true == pred else f"predicted as {CLASS_NAMES[pred]}"
+    shown = f"; the {min(n, GALLERY)} most confident are shown" if n else ""
+    st.caption(f"{n:,} test images of {CLASS_NAMES[true]} were {what}{shown}. Captions: true → predicted (confidence).")
+    show_gallery(ev, ds, plots.cell_indices(ev, true, pred, limit=GALLERY))
+
+
+def worst_mistakes(ev: Evaluation, ds: Dataset) -> None:
+    st.subheader("The most confident mistakes")
+    st.caption(
+        "Wrong answers given with the highest confidence: some are the model's blind spots, some are mislabelled "
+        "or truly ambiguous images."
+    )
+    show_gallery(ev, ds, confident_mistakes(ev, limit=GALLERY))
+
+
+def training_history(net: MLP) -> None:
+    st.subheader("Learning curves")
+    history = net.meta.get("history") or {}
+    if not history.get("epoch"):
+        st.info("This model has no training history (it was saved without one), so there are no curves to show.")
+        return
+    ui.learning_curves(history, key="metrics")
+    st.caption("Validation far below train means overfitting; both still rising means more epochs would help.")
+
+
+ui.setup_page(
+    "Metrics",
+    "How the chosen model does on the 10,000 test images it never saw in training: overall scores, the confusion "
+    "matrix and per-class figures. Then the mistakes themselves, so you can judge whether they are understandable.",
+)
+ds = ui.require_dataset()
+label, net = ui.model_picker("metrics_model", live=False)
+if net is None:
+    st.warning("This model could not be loaded; choose another one.")
+    st.stop()
+ev = ui.evaluation(net, ds)
+headline(ev)
+confusion(ev)
+report_table(ev)
+cell_gallery(ev, ds, ui.fingerprint(net)[:8])
+worst_mistakes(ev, ds)
+training_history(net)

@@ -1,0 +1,139 @@
+"""Explore: the data itself, what the first layer learned, how hidden features separate classes, runs compared."""
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+import ui
+from model import plots
+from model.data import Dataset
+from model.network import MLP
+
+PROJECTED = 2000  # test images in the hidden-feature projection
+
+
+@st.cache_data(show_spinner="Projecting hidden features…", max_entries=16)
+def projection(_net: MLP, fingerprint: str, layer: str, _ds: Dataset, data_md5: str) -> tuple:
+    """(points (n, 2), explained variance (2,), labels (n,)) for a layer; keyed by model and data."""
+    idx = plots.projection_sample(_ds.y_test, PROJECTED, seed=0)
+    points, explained = plots.pca_projection(plots.layer_features(_net, _ds.x_test[idx], layer))
+    return points, explained, np.asarray(_ds.y_test[idx])
+
+
+@st.fragment  # its controls rerun only this region
+def samples(ds: Dataset) -> None:
+    st.header("The data", divider="gray")
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        seed = st.session_state.setdefault("explore_seed", 0)
+        if st.button("Show other examples", help="Draw a new random set of training images for each class."):
+            seed = st.session_state.explore_seed = seed + 1
+        fig = plots.sample_grid_figure(ds.x_train, plots.sample_indices(ds.y_train, per_class=8, seed=seed))
+        st.pyplot(fig, alt="Eight random training images of each of the ten classes.")
+        st.caption("Shirts, T-shirts, pullovers and coats look alike at 28x28 pixels: expect the model to mix them up.")
+    with right:
+        st.altair_chart(plots.class_counts_chart(plots.class_counts(ds.y_train, ds.y_test)), width="stretch")
+        st.caption("Every class has the same number of images, so accuracy is not flattered by a majority class.")
+
+
+@st.fragment  # its controls rerun only this region
+def first_layer(net: MLP) -> None:
+    st.subheader("What the first layer looks for")
+    W1 = net.W[0]
+    cols = st.columns(2)
+    top = min(64, W1.shape[1])
+    n = cols[0].slider(
+        "Units shown",
+        min_value=min(8, top),
+        max_value=top,
+        value=min(32, top),
+        step=8 if top >= 16 else 1,
+        help="How many first-layer units to draw; each tile is one unit's 784 input weights as a 28x28 image.",
+    )
+    per_unit = cols[1].toggle(
+        "Scale each unit separately",
+        value=False,
+        help="Off: one colour scale for all tiles, so strong and weak units compare. On: each tile uses its own range.",
+    )
+    st.pyplot(
+        plots.weights_figure(W1, n_units=n, cols=8 if n <= 32 else 16, per_unit=per_unit),
+        alt="First-layer weights drawn as images.",
+    )
+    what = "class templates (this model has no hidden layer)" if len(net.sizes) == 2 else "hidden units"
+    st.caption(
+        f"Each tile is one of the {what}: red pixels excite it, blue ones inhibit it. Look for garment outlines and "
+        "edges; the speckled frame is border pixels that are always black, so their weights keep their random start."
+    )
+
+
+@st.fragment  # its controls rerun only this region
+def hidden_space(net: MLP, ds: Dataset) -> None:
+    st.subheader("How hidden features separate the classes")
+    left, right = st.columns([3, 1], gap="large")
+    options = plots.layer_options(net)
+    layer = right.radio(
+        "Layer",
+        options,
+        index=len(options) - 1,
+        help="Which activations to project; the raw pixels are there to compare against.",
+    )
+    right.caption(
+        f"{PROJECTED:,} test images squeezed to 2-D by PCA. Tight, separate clouds mean the layer makes the classes "
+        "easy to tell apart; switch to the input pixels to see what the network added."
+    )
+    points, explained, labels = projection(net, ui.fingerprint(net), layer, ds, ds.md5)
+    fig = plots.projection_figure(points, labels, explained)
+    left.pyplot(fig, alt=f"2-D PCA projection of {PROJECTED} test images' {layer}, coloured by class.")
+
+
+@st.fragment  # its controls rerun only this region
+def compare_runs(ds: Dataset) -> None:
+    st.header("Compare runs", divider="gray")
+    options = [o for o in ui.model_options() if o != ui.LIVE_LABEL]
+    default = [o for o in options if not o.startswith("Saved: ")][:4]
+    chosen = st.multiselect(
+        "Models",
+        options,
+        default=default,
+        help="The shipped default, models trained in this session and the ones you saved; pick any to compare.",
+    )
+    nets = {label: net for label in chosen if (net := ui.resolve_model(label)) is not None}
+    if not nets:
+        st.info("Pick one or more models to compare.")
+        return
+    frame = plots.curves_frame({label: net.meta.get("history") for label, net in nets.items()})
+    if frame.empty:
+        st.info("None of these models has a training history to draw.")
+    else:
+        st.altair_chart(plots.curves_chart(frame), width="stretch")
+        st.caption("Solid lines are validation accuracy, dashed ones train accuracy: a widening gap is overfitting.")
+    rows = pd.DataFrame([plots.run_summary(label, net, ui.evaluation(net, ds)) for label, net in nets.items()])
+    pct = {c: st.column_config.NumberColumn(c, format="percent") for c in ("test accuracy",)}
+    st.dataframe(
+        rows,
+        hide_index=True,
+        column_config={
+            **pct,
+            "macro F1": st.column_config.NumberColumn("macro F1", format="%.3f"),
+            "train seconds": st.column_config.NumberColumn("train seconds", format="%.0f s"),
+            "parameters": st.column_config.NumberColumn("parameters", format="localized"),
+        },
+    )
+    st.caption("Test scores are measured now on the same 10,000 images, so the rows are directly comparable.")
+
+
+ui.setup_page(
+    "Explore",
+    "The Fashion-MNIST images themselves, what the network's first layer has learned to look for, and how its hidden "
+    "features pull the ten classes apart. At the bottom, your training runs side by side.",
+)
+ds = ui.require_dataset()
+samples(ds)
+st.header("Inside a model", divider="gray")
+label, net = ui.model_picker("explore_model", live=False)
+if net is None:
+    st.warning("This model could not be loaded; choose another one.")
+else:
+    first_layer(net)
+    hidden_space(net, ds)
+compare_runs(ds)
