@@ -5,27 +5,43 @@ Pages stay flat scripts that call these; all real logic lives in ``model/``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import uuid
+from collections.abc import Callable
+from typing import TypeVar
 
 import altair as alt
-import numpy as np
 import pandas as pd
 import streamlit as st
 
-from model.data import CLASS_NAMES, Dataset, dataset_available, load_fashion_mnist, resolve_data_dir
+from model.data import Dataset, dataset_available, load_fashion_mnist, resolve_data_dir
 from model.errors import FashionError
 from model.io import load_model
-from model.jobs import TrainingJob
+from model.jobs import FOREGROUND, TrainingJob
 from model.metrics import Evaluation, evaluate
 from model.network import MLP
-from model.predict_view import class_order
 from model.store import ModelStore, load_default
 
 DEFAULT_LABEL = "Shipped default"
 LIVE_LABEL = "Live: the model training now"
 WS_RE = re.compile(r"[0-9a-f]{32}")
+F = TypeVar("F", bound=Callable)
+
+
+def foreground(func: F) -> F:
+    """Decorator for interactive regions (predictions): trainings pause between batches while they run.
+
+    Put it under ``@st.fragment``. See ``model.jobs.Foreground`` for why and for the limits.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with FOREGROUND.busy():
+            return func(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 # ----- page frame -------------------------------------------------------------------
@@ -231,31 +247,6 @@ def model_card(net: MLP) -> None:
 
 
 # ----- charts -----------------------------------------------------------------------
-def probability_chart(proba: np.ndarray) -> alt.Chart:
-    """Horizontal bars of all 10 class probabilities, sorted, top 3 highlighted."""
-    names = class_order(proba)
-    df = pd.DataFrame(
-        {
-            "class": names,
-            "probability": [float(proba[CLASS_NAMES.index(n)]) for n in names],
-            "rank": ["top 3" if r < 3 else "other" for r in range(len(names))],
-        }
-    )
-    return (
-        alt.Chart(df)
-        .mark_bar()
-        .encode(
-            x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
-            # An explicit order: with sort=None a rerun swaps only the data and Vega keeps the old order.
-            y=alt.Y("class:N", sort=list(df["class"]), title=None),
-            color=alt.Color(
-                "rank:N", scale=alt.Scale(domain=["top 3", "other"], range=["#e4572e", "#a0a0a0"]), legend=None
-            ),
-            tooltip=["class", alt.Tooltip("probability:Q", format=".1%")],
-        )
-    )
-
-
 def history_frames(history: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(loss, accuracy) per epoch, long format for Altair, from a History dict."""
     epochs = history.get("epoch", [])

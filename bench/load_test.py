@@ -19,7 +19,7 @@ Streamlit session; never `playwright install`; only 127.0.0.1 traffic):
      draw a randomized garment stroke on the canvas (plus strokes that grow the drawing, then the
      bin to start over) and upload varied PNG/JPEG images made with Pillow, timing each from the
      mouse-up (or the file input's change event) to the new prediction on screen: a new "What the
-     model sees" image (loaded), the "Prediction" metric and the probability chart whose top bar is
+     model sees" image (loaded), the "Prediction" metric and the probability bars whose top row is
      that prediction, with no stale element left in the tab;
   4. records errors (Streamlit exception boxes, page errors and crashes, console errors, HTTP
      errors, timeouts; "stale-ui" when the page settles in an inconsistent state: the previous
@@ -136,7 +136,7 @@ INIT_SCRIPT = """
 ARM = "(kind) => { const lt = window.__lt; lt.armed = kind; lt.t0 = null; lt.sends = []; lt.recvs = []; lt.mismatchSince = null; }"
 
 # Truthy once tab `tab` shows a new, loaded preview (src != prev), the Prediction metric and a
-# probability chart whose top bar is that prediction, and no stale element is left in the tab.
+# probability bars whose top row is that prediction, and no stale element is left in the tab.
 # Returns the page-time breakdown after the input (ms).
 NEW_PREDICTION = """
 ([tab, prev, caption, bigSend]) => {
@@ -154,16 +154,16 @@ NEW_PREDICTION = """
   if (!metric) return false;
   const label = metric.querySelector('[data-testid="stMetricValue"]').textContent.trim();
   if (panel.querySelector('[data-stale="true"]')) return false;
-  const chart = panel.querySelector('[data-testid="stVegaLiteChart"]');
+  const chart = panel.querySelector('[aria-label="Probability of each class"]');
   if (!chart) return false;
   const names = %s;
-  const texts = [...chart.querySelectorAll('svg text')].filter(t => names.includes(t.textContent.trim()));
-  if (texts.length < names.length) return false;
-  texts.sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top);
+  const rows = [...chart.querySelectorAll('[data-class]')].filter(r => names.includes(r.dataset.class));
+  if (rows.length < names.length) return false;
+  rows.sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top);
   const now = performance.now();
-  if (texts[0].textContent.trim() !== label) {  // the chart is behind the metric: wait, but not for ever
+  if (rows[0].dataset.class !== label) {  // the bars are behind the metric: wait, but not for ever
     lt.mismatchSince = lt.mismatchSince || now;
-    return now - lt.mismatchSince > STALE_MS ? {stale: 'chart', metric: label, chart_top: texts[0].textContent.trim()} : false;
+    return now - lt.mismatchSince > STALE_MS ? {stale: 'chart', metric: label, chart_top: rows[0].dataset.class} : false;
   }
   lt.mismatchSince = null;
   const send = lt.sends.find(s => s[1] >= bigSend);
@@ -205,13 +205,13 @@ DIAGNOSE = """
   const old = img && img.src === prev;
   const metric = panel && [...panel.querySelectorAll('[data-testid="stMetric"]')]
     .find(m => (m.querySelector('[data-testid="stMetricLabel"]') || {}).textContent?.trim() === 'Prediction');
-  const chart = panel && panel.querySelector('[data-testid="stVegaLiteChart"]');
+  const chart = panel && panel.querySelector('[aria-label="Probability of each class"]');
   const names = %s;
-  const texts = chart ? [...chart.querySelectorAll('svg text')].filter(t => names.includes(t.textContent.trim())) : [];
-  texts.sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top);
+  const rows = chart ? [...chart.querySelectorAll('[data-class]')].filter(r => names.includes(r.dataset.class)) : [];
+  rows.sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top);
   return {
     metric: metric ? metric.querySelector('[data-testid="stMetricValue"]').textContent.trim() : null,
-    chart_top: texts.length ? texts[0].textContent.trim() : null,
+    chart_top: rows.length ? rows[0].dataset.class : null,
     canvas_has_strokes: undo ? !undo.disabled : null,
     old_prediction_left: !!(old && [...panel.querySelectorAll('[data-testid="stAlert"]')].some(a => a.textContent.includes('Draw a piece'))),
     input_seen: lt.t0 !== null && lt.t0 !== undefined,

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from threadpoolctl import threadpool_limits
 
@@ -98,8 +99,56 @@ def _lower_priority() -> None:
         pass
 
 
+class Foreground:
+    """Interactive work in progress (a prediction being made for someone): trainings pause for it.
+
+    Training threads run at a low priority but still take Python's GIL; when the OS parks such a
+    thread while it holds the GIL, a prediction waits for it (priority inversion). So trainings
+    wait between batches while any interactive work runs: at most ``max_pause`` s at a time,
+    and after a pause that ran out they train for ``min_run`` s before pausing again, so a busy
+    classroom slows trainings down but never stops them.
+    """
+
+    def __init__(self, max_pause: float = 0.25, min_run: float = 0.05):
+        self.max_pause, self.min_run = max_pause, min_run
+        self._active = 0
+        self._cond = threading.Condition()
+        self._run_until = threading.local()  # per training thread: no pause before this time
+        self.paused_seconds = 0.0  # total, for reports
+
+    @contextmanager
+    def busy(self) -> Iterator[None]:
+        """Mark a block of interactive work; trainings pause at their next batch."""
+        with self._cond:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._active -= 1
+                if self._active == 0:
+                    self._cond.notify_all()
+
+    @property
+    def active(self) -> int:
+        return self._active
+
+    def wait_idle(self) -> None:
+        """Called by a training thread before each batch: wait while interactive work runs."""
+        now = time.monotonic()
+        if self._active == 0 or now < getattr(self._run_until, "t", 0.0):
+            return
+        with self._cond:
+            idle = self._cond.wait_for(lambda: self._active == 0, self.max_pause)
+            end = time.monotonic()
+            self.paused_seconds += end - now
+        if not idle:
+            self._run_until.t = end + self.min_run
+
+
 TRAINING_NICE = 10
 SLOTS = Slots(2)
+FOREGROUND = Foreground()
 
 
 class TrainingJob:
@@ -112,12 +161,14 @@ class TrainingJob:
         slots: Slots = SLOTS,
         idle_timeout: float = IDLE_TIMEOUT,
         command: str = "",
+        foreground: Foreground | None = FOREGROUND,
     ):
         self.cfg = cfg.validate()
         self.dataset = dataset
         self.slots = slots
         self.idle_timeout = idle_timeout
         self.command = command
+        self.foreground = foreground
         self.state = "created"  # queued, preparing, running, stopped, done, early_stop, diverged, error
         self.message = ""
         self.trainer: Trainer | None = None
@@ -193,6 +244,8 @@ class TrainingJob:
             if self.trainer is None:
                 self.state = "preparing"
                 self.trainer = Trainer(self.cfg, self.dataset.x_train, self.dataset.y_train)
+                if self.foreground is not None:
+                    self.trainer.between_batches = self.foreground.wait_idle
             self.started_at = self.started_at or time.time()
             self.state = "running"
             for p in self.trainer.iter_run():

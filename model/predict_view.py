@@ -7,6 +7,7 @@ pass plus one backward pass to the input, which keeps the page responsive while 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from html import escape
 from typing import BinaryIO
 
 import numpy as np
@@ -23,6 +24,7 @@ SIZE = 28
 # Saliency is scaled by a high percentile rather than the maximum, so a single extreme
 # pixel does not wash out the rest of the map.
 SALIENCY_PERCENTILE = 99.0
+TOP_COLOR, OTHER_COLOR = "#e4572e", "#a0a0a0"  # the top 3 bars, the rest
 
 
 @dataclass(frozen=True)
@@ -135,8 +137,8 @@ def verdict(prediction: Prediction, true_index: int) -> str:
     """One line for a test image: right or wrong, with the true label."""
     truth = CLASS_NAMES[int(true_index)]
     if prediction.index == int(true_index):
-        return f"Correct: it is a {truth}."
-    return f"Wrong: it is a {truth}, which got {format_probability(prediction.proba[int(true_index)])}."
+        return f"Correct: the true label is {truth}."
+    return f"Wrong: the true label is {truth}, which got {format_probability(prediction.proba[int(true_index)])}."
 
 
 def format_probability(p: float) -> str:
@@ -160,3 +162,29 @@ def pick_test_index(rng: np.random.Generator, labels: np.ndarray, class_index: i
     if len(candidates) == 0:
         raise ImageError(f"The test set has no image of class {CLASS_NAMES[class_index]}.")
     return int(rng.choice(candidates))
+
+
+def probability_bars_html(proba: np.ndarray, top: int = 3) -> str:
+    """All class probabilities (10,) as horizontal bars, most likely first, the top ``top`` highlighted.
+
+    Plain HTML with the percentage written on every row, like Teachable Machine: a browser draws it
+    in a fraction of the time a Vega chart takes, which keeps answers quick when a whole class draws
+    at once. Each row carries ``data-class`` and ``data-probability`` for tests and tools.
+    """
+    proba = np.asarray(proba, dtype=np.float64)
+    rows = []
+    for rank, name in enumerate(class_order(proba)):
+        p = float(proba[CLASS_NAMES.index(name)])
+        width = min(max(p, 0.0), 1.0) * 100
+        color, weight = (TOP_COLOR, 600) if rank < top else (OTHER_COLOR, 400)
+        rows.append(
+            f'<div role="listitem" data-class="{escape(name)}" data-probability="{p:.6f}" '
+            'style="display:flex;align-items:center;gap:0.6rem;margin:0.2rem 0">'
+            f'<span style="flex:0 0 6.5rem;text-align:right;font-weight:{weight}">{escape(name)}</span>'
+            '<span style="flex:1 1 auto;height:1.1rem;background:rgba(128,128,128,0.15);border-radius:3px">'
+            f'<span style="display:block;height:100%;width:{width:.2f}%;background:{color};border-radius:3px">'
+            "</span></span>"
+            f'<span style="flex:0 0 3.8rem;text-align:right;font-variant-numeric:tabular-nums;font-weight:{weight}">'
+            f"{escape(format_probability(p))}</span></div>"
+        )
+    return '<div role="list" aria-label="Probability of each class">' + "".join(rows) + "</div>"

@@ -141,6 +141,8 @@ class Trainer:
         self._best = (-1.0, math.inf, 0)  # val_acc, val_loss, epoch
         self._best_params: np.ndarray | None = None
         self._buffers = {}
+        # Called before every batch, e.g. to let interactive work go first; None: no pause.
+        self.between_batches: Callable[[], None] | None = None
 
     # ----- control ----------------------------------------------------------
     def stop(self) -> None:
@@ -186,6 +188,8 @@ class Trainer:
                     self.message = "Stopped: the weights learned so far are kept; Resume continues from here."
                     yield self._report("stopped", started, self.message)
                     return
+                if self.between_batches is not None:
+                    self.between_batches()
                 xb, yb = self._batch(self.batch)
                 opt.lr = learning_rate(
                     cfg.lr,

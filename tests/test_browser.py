@@ -187,19 +187,19 @@ def test_page_loads_without_exception(page, server, name, path, title):
 
 # ----- 2-3. Predict --------------------------------------------------------------------------
 PREVIEW_CAPTION = "What the model sees"
+PROBABILITY_BARS = '[aria-label="Probability of each class"]'
 
 
 def probability_ranking(scope) -> list[str]:
-    """Class names from top to bottom of the probability chart, by their on-screen position.
+    """Class names from top to bottom of the probability bars, by their on-screen position.
 
     The page sorts the bars by probability, highest first, so this is the model's ranking."""
-    chart = scope.locator('[data-testid="stVegaLiteChart"]:visible').filter(has_text="probability").first
-    expect(chart).to_be_visible()
-    labels = chart.evaluate(
-        """(c, names) => [...c.querySelectorAll('svg text')]
-             .filter(t => names.includes(t.textContent.trim()))
-             .map(t => [t.textContent.trim(), t.getBoundingClientRect().top])""",
-        CLASS_NAMES,
+    bars = scope.locator(f"{PROBABILITY_BARS}:visible").first
+    expect(bars).to_be_visible()
+    labels = bars.evaluate(
+        """(c) => [...c.querySelectorAll('[data-class]')]
+             .filter(r => r.getBoundingClientRect().height > 0)
+             .map(r => [r.dataset.class, r.getBoundingClientRect().top])"""
     )
     return [name for name, _ in sorted(labels, key=lambda item: item[1])]
 
@@ -211,13 +211,13 @@ def check_prediction(scope) -> tuple[str, str, list[str]]:
     value = float(re.sub(r"[^0-9.]", "", prob))
     assert 0 < value <= 100 and prob.strip().endswith("%"), f"odd probability {prob!r}"
     ranking = probability_ranking(scope)
-    assert sorted(ranking) == sorted(CLASS_NAMES), f"chart should list all 10 classes once, got {ranking}"
-    assert ranking[0] == label, f"chart's top class {ranking[0]!r} differs from the prediction {label!r}"
+    assert sorted(ranking) == sorted(CLASS_NAMES), f"the bars should list all 10 classes once, got {ranking}"
+    assert ranking[0] == label, f"the top bar {ranking[0]!r} differs from the prediction {label!r}"
     return label, prob, ranking
 
 
 # Resolves to the ms since the last mouseup once the visible tab shows a loaded preview image
-# whose src differs from `prev`, plus the probability chart and the Prediction metric.
+# whose src differs from `prev`, plus the probability bars and the Prediction metric.
 WAIT_FOR_NEW_PREDICTION = """
 ([prev, caption]) => {
   if (window.__mouseup == null) return false;
@@ -226,7 +226,7 @@ WAIT_FOR_NEW_PREDICTION = """
   const pic = [...panel.querySelectorAll('[data-testid="stImage"]')].find(e => e.innerText.includes(caption));
   const img = pic && pic.querySelector('img');
   if (!img || img.src === prev || !img.complete || img.naturalWidth === 0) return false;
-  if (!panel.querySelector('[data-testid="stVegaLiteChart"]')) return false;
+  if (!panel.querySelector('[aria-label="Probability of each class"]')) return false;
   if (![...panel.querySelectorAll('[data-testid="stMetricLabel"]')].some(e => e.innerText.trim() === 'Prediction')) return false;
   return {ms: performance.now() - window.__mouseup, src: img.src};
 }

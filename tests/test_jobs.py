@@ -6,7 +6,7 @@ import time
 import pytest
 
 from model.config import TrainConfig
-from model.jobs import Slots, TrainingJob
+from model.jobs import Foreground, Slots, TrainingJob
 from model.train_view import batch_curve, format_seconds, status_line
 from tests.synthetic import dataset
 
@@ -144,3 +144,35 @@ def test_training_threads_yield_the_cpu_to_interactive_work():
     assert os.getpriority(os.PRIO_PROCESS, 0) == 0  # the server's own threads keep their priority
     job.stop()
     job.join(10)
+
+
+def test_foreground_work_pauses_trainings_until_it_ends():
+    fg = Foreground(max_pause=30.0)
+    with fg.busy():
+        waiter = threading.Thread(target=fg.wait_idle)
+        waiter.start()
+        waiter.join(0.3)
+        assert waiter.is_alive()  # a training thread waits while a prediction runs
+    waiter.join(5)
+    assert not waiter.is_alive() and fg.active == 0 and fg.paused_seconds >= 0.3
+
+
+def test_foreground_pause_is_bounded_so_trainings_never_starve():
+    fg = Foreground(max_pause=0.05, min_run=60.0)
+    with fg.busy():
+        t0 = time.monotonic()
+        fg.wait_idle()  # runs out after max_pause
+        first = time.monotonic() - t0
+        fg.wait_idle()  # then no pause for min_run seconds
+        second = time.monotonic() - t0 - first
+    assert 0.04 <= first < 5 and second < 0.04
+
+
+def test_job_trains_through_busy_foreground_and_reports_pauses():
+    fg = Foreground(max_pause=0.01, min_run=0.0)
+    cfg = TrainConfig(hidden=[16], epochs=1, batch_size=64, val_fraction=0.0)
+    with fg.busy():
+        job = TrainingJob(cfg, DS, slots=Slots(1), foreground=fg).start()
+        job.join(60)
+    assert job.state == "done" and job.trainer.step == job.trainer.batches
+    assert fg.paused_seconds >= 0.01 * (job.trainer.batches - 1)  # it did wait before each batch

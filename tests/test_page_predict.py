@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-import json
+import re
+from html import unescape
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from model.predict_view import (
     normalize_saliency,
     pick_test_index,
     predict_image,
+    probability_bars_html,
     read_upload,
     saliency_overlay,
     verdict,
@@ -150,6 +152,22 @@ def test_saliency_overlay_shape_crispness_and_colours():
         saliency_overlay(img, np.zeros((10, 10)))
 
 
+def test_probability_bars_sorted_all_classes_top3_highlighted():
+    proba = np.array([0.01, 0.6, 0.0, 0.0004, 0.2, 0.05, 0.04, 0.05, 0.0496, 0.0])
+    html = probability_bars_html(proba)
+    names, probs, shown = bar_rows(html)
+    assert names == class_order(proba) and sorted(names) == sorted(CLASS_NAMES)
+    assert probs == sorted(probs, reverse=True) and abs(sum(probs) - 1) < 1e-6
+    assert shown[:2] == ["60.0%", "20.0%"] and "<0.1%" in shown and shown[-1] == "0.0%"
+    assert html.count("#e4572e") == 3 and html.count("width:60.00%") == 1
+    assert "<script" not in html and html.startswith('<div role="list"')
+
+
+def test_probability_bars_never_overflow_or_show_nan():
+    html = probability_bars_html(np.array([1.0] + [0.0] * 9))
+    assert "width:100.00%" in html and bar_rows(html)[2][0] == ">99.9%" and "nan" not in html.lower()
+
+
 def test_class_order():
     proba = np.array([0.05, 0.5, 0.0, 0.0, 0.2, 0.0, 0.0, 0.0, 0.0, 0.25])
     order = class_order(proba)
@@ -215,8 +233,14 @@ def metrics(at: AppTest) -> dict[str, list[str]]:
 
 
 def chart_order(at: AppTest, i: int = 0) -> list[str]:
-    """The class order on the y axis of the i-th probability chart."""
-    return json.loads(at.get("vega_lite_chart")[i].proto.spec)["encoding"]["y"]["sort"]
+    """The class order, top to bottom, of the i-th block of probability bars."""
+    return bar_rows(at.get("html")[i].proto.body)[0]
+
+
+def bar_rows(html: str) -> tuple[list[str], list[float], list[str]]:
+    """(class names, probabilities, shown percentages) of the rows, top to bottom."""
+    rows = re.findall(r'data-class="([^"]+)" data-probability="([^"]+)".*?>([^<>]+)</span></div>', html)
+    return [r[0] for r in rows], [float(r[1]) for r in rows], [unescape(r[2]) for r in rows]
 
 
 def test_page_without_dataset(monkeypatch, tmp_path):

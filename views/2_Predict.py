@@ -12,6 +12,7 @@ from model.predict_view import (
     format_probability,
     pick_test_index,
     predict_image,
+    probability_bars_html,
     read_upload,
     saliency_overlay,
     verdict,
@@ -43,8 +44,8 @@ def show_prediction(net: MLP, image28: np.ndarray, truth: int | None = None) -> 
     pics = st.columns(2)
     pics[0].image(upscale_for_display(pred.image, 8), caption="What the model sees: 28×28 pixels")
     pics[1].image(saliency_overlay(pred.image, pred.saliency, scale=8), caption=f"Saliency for {pred.label}")
-    # An explicit height: otherwise Vega shrinks the chart and hides every other class name.
-    st.altair_chart(ui.probability_chart(pred.proba), width="stretch", height=300)
+    st.markdown("**Probability of each class**")
+    st.html(probability_bars_html(pred.proba))
     st.caption(
         f"Saliency map: the hotter a pixel, the more a change to it would move the probability of "
         f"{pred.label} (the gradient of that probability with respect to each input pixel)."
@@ -52,6 +53,7 @@ def show_prediction(net: MLP, image28: np.ndarray, truth: int | None = None) -> 
 
 
 @st.fragment(run_every=2)
+@ui.foreground
 def live_prediction(image28: np.ndarray, truth: int | None) -> None:
     """Re-predicts with a fresh snapshot of the training network every 2 seconds."""
     job = ui.current_job()
@@ -76,6 +78,7 @@ def prediction_panel(label: str, net: MLP | None, image28: np.ndarray, truth: in
 
 
 @st.fragment
+@ui.foreground
 def draw_tab(label: str, net: MLP | None) -> None:
     left, right = st.columns([2, 3], gap="large")
     with left:
@@ -110,6 +113,7 @@ def draw_tab(label: str, net: MLP | None) -> None:
 
 
 @st.fragment
+@ui.foreground
 def upload_tab(label: str, net: MLP | None) -> None:
     left, right = st.columns([2, 3], gap="large")
     with left:
@@ -148,6 +152,7 @@ def _new_test_image(labels: np.ndarray) -> None:
 
 
 @st.fragment
+@ui.foreground
 def test_tab(label: str, net: MLP | None) -> None:
     ds = ui.dataset()
     if ds is None and ui.data_problem():
