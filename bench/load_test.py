@@ -260,6 +260,7 @@ class Config:
     as_json: bool = False
     quiet: bool = False
     snapshot: bool = False  # serve a copy of the checkout taken at the start
+    browser_nice: int = 0  # > 0: the browsers run at this lower CPU priority (see --browser-nice)
 
     @property
     def predictors(self) -> int:
@@ -1029,11 +1030,24 @@ class Run:
             t.cancel()
 
 
+def browser_executable(nice: int) -> str:
+    """CHROMIUM, or a wrapper that starts it (and so every browser process) at a lower CPU priority."""
+    if nice <= 0:
+        return CHROMIUM
+    path = os.path.join(tempfile.gettempdir(), f"fashion-live-chromium-nice{nice}.sh")
+    with open(path, "w") as f:
+        f.write(f'#!/bin/sh\nexec nice -n {int(nice)} {CHROMIUM} "$@"\n')
+    os.chmod(path, 0o755)
+    return path
+
+
 async def drive(cfg: Config, base: str, rec: Recorder, sampler: ProcSampler | None, result: dict) -> None:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, LOOPBACK_ONLY])
+        browser = await p.chromium.launch(
+            executable_path=browser_executable(cfg.browser_nice), args=[*CHROMIUM_ARGS, LOOPBACK_ONLY]
+        )
         run = Run(cfg, base, rec)
         try:
             await run.main(browser)
@@ -1224,6 +1238,14 @@ def report(cfg: Config, res: dict) -> str:
     add(
         f"sessions: {cfg.sessions} = {cfg.trainers} training + {cfg.predictors} drawing/uploading"
         + (" (+1 queue checker, open only while it probes the queue)" if cfg.checker else "")
+    )
+    add(
+        f"browsers: one Chromium on this machine at nice {cfg.browser_nice}"
+        + (
+            " (lower CPU priority than the server: as if on the users' own machines)"
+            if cfg.browser_nice > 0
+            else " (same CPU priority as the server: they share its 2 cores as equals)"
+        )
     )
     subset = f"{cfg.train_subset:,} images" if cfg.train_subset else "all 60,000 images"
     add(
@@ -1439,6 +1461,13 @@ def parse_args(argv: list[str] | None = None) -> Config:
     ap.add_argument(
         "--snapshot", action="store_true", help="serve a copy of the checkout (others may edit it during the run)"
     )
+    ap.add_argument(
+        "--browser-nice",
+        type=int,
+        default=0,
+        help="run the browsers at this nice value (e.g. 10): models browsers on the users' own machines, "
+        "so the simulated users' drawing does not take the CPU from the server under test; default 0",
+    )
     ap.add_argument("--json", action="store_true", help="also print the result as one JSON object at the end")
     a = ap.parse_args(argv)
     if a.trainers < 0 or a.sessions < a.trainers or a.duration <= 0:
@@ -1447,6 +1476,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         sessions=a.sessions, trainers=a.trainers, duration=a.duration, port=a.port, url=a.url,
         server_pid=a.server_pid, train_epochs=a.train_epochs, train_subset=a.train_subset,
         idle_wait=a.idle_wait, timeout=a.timeout, seed=a.seed, as_json=a.json, snapshot=a.snapshot,
+        browser_nice=a.browser_nice,
     )  # fmt: skip
 
 

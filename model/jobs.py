@@ -8,6 +8,7 @@ heard from for ``idle_timeout`` seconds stops itself, so a closed tab frees its 
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -104,14 +105,16 @@ class Foreground:
 
     Training threads run at a low priority but still take Python's GIL; when the OS parks such a
     thread while it holds the GIL, a prediction waits for it (priority inversion). So trainings
-    wait between batches while any interactive work runs: at most ``max_pause`` s at a time,
-    and after a pause that ran out they train for ``min_run`` s before pausing again, so a busy
-    classroom slows trainings down but never stops them.
+    wait between batches while any interactive work runs and for ``cooldown`` s after it (the
+    server still sends the answer then), at most ``max_pause`` s at a time; after a pause that
+    ran out they train for ``min_run`` s before pausing again, so a busy classroom slows
+    trainings down but never stops them.
     """
 
-    def __init__(self, max_pause: float = 0.25, min_run: float = 0.05):
-        self.max_pause, self.min_run = max_pause, min_run
+    def __init__(self, max_pause: float = 0.25, min_run: float = 0.05, cooldown: float = 0.0):
+        self.max_pause, self.min_run, self.cooldown = max_pause, min_run, cooldown
         self._active = 0
+        self._quiet_from = 0.0  # monotonic time when the last interactive work's cooldown ends
         self._cond = threading.Condition()
         self._run_until = threading.local()  # per training thread: no pause before this time
         self.paused_seconds = 0.0  # total, for reports
@@ -126,29 +129,36 @@ class Foreground:
         finally:
             with self._cond:
                 self._active -= 1
-                if self._active == 0:
-                    self._cond.notify_all()
+                self._quiet_from = max(self._quiet_from, time.monotonic() + self.cooldown)
+                self._cond.notify_all()
 
     @property
     def active(self) -> int:
         return self._active
 
+    def _wait_for(self, now: float) -> float:
+        """Seconds until trainings may go on (0: now); inf while interactive work runs."""
+        return math.inf if self._active else max(0.0, self._quiet_from - now)
+
     def wait_idle(self) -> None:
         """Called by a training thread before each batch: wait while interactive work runs."""
-        now = time.monotonic()
-        if self._active == 0 or now < getattr(self._run_until, "t", 0.0):
+        start = time.monotonic()
+        if self._wait_for(start) == 0 or start < getattr(self._run_until, "t", 0.0):
             return
+        deadline = start + self.max_pause
         with self._cond:
-            idle = self._cond.wait_for(lambda: self._active == 0, self.max_pause)
+            while (now := time.monotonic()) < deadline and (left := self._wait_for(now)) > 0:
+                self._cond.wait(min(left, deadline - now))
             end = time.monotonic()
-            self.paused_seconds += end - now
+            idle = self._wait_for(end) == 0
+            self.paused_seconds += end - start
         if not idle:
             self._run_until.t = end + self.min_run
 
 
 TRAINING_NICE = 10
 SLOTS = Slots(2)
-FOREGROUND = Foreground()
+FOREGROUND = Foreground(cooldown=0.3)
 
 
 class TrainingJob:

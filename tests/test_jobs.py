@@ -168,6 +168,18 @@ def test_foreground_pause_is_bounded_so_trainings_never_starve():
     assert 0.04 <= first < 5 and second < 0.04
 
 
+def test_foreground_keeps_trainings_paused_for_the_cooldown_after_the_work():
+    fg = Foreground(max_pause=30.0, cooldown=0.3)
+    with fg.busy():
+        pass
+    t0 = time.monotonic()
+    fg.wait_idle()  # the answer is still being sent: wait out the cooldown
+    waited = time.monotonic() - t0
+    t1 = time.monotonic()
+    fg.wait_idle()  # then nothing to wait for
+    assert 0.25 <= waited < 10 and time.monotonic() - t1 < 0.05
+
+
 def test_job_trains_through_busy_foreground_and_reports_pauses():
     fg = Foreground(max_pause=0.01, min_run=0.0)
     cfg = TrainConfig(hidden=[16], epochs=1, batch_size=64, val_fraction=0.0)
