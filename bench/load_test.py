@@ -69,6 +69,7 @@ from model.jobs import IDLE_TIMEOUT, SLOTS  # noqa: E402
 from tests.browser_helpers import (  # noqa: E402 - the browser tests' server start and wait helpers
     CHROMIUM,
     CHROMIUM_ARGS,
+    PROBABILITY_BARS,
     VIEWPORT,
     data_dir,
     free_port,
@@ -138,7 +139,8 @@ ARM = "(kind) => { const lt = window.__lt; lt.armed = kind; lt.t0 = null; lt.sen
 # Truthy once tab `tab` shows a new, loaded preview (src != prev), the Prediction metric and a
 # probability bars whose top row is that prediction, and no stale element is left in the tab.
 # Returns the page-time breakdown after the input (ms).
-NEW_PREDICTION = """
+NEW_PREDICTION = (
+    """
 ([tab, prev, caption, bigSend]) => {
   const lt = window.__lt;
   if (!lt || lt.t0 === null) return false;
@@ -154,7 +156,7 @@ NEW_PREDICTION = """
   if (!metric) return false;
   const label = metric.querySelector('[data-testid="stMetricValue"]').textContent.trim();
   if (panel.querySelector('[data-stale="true"]')) return false;
-  const chart = panel.querySelector('[aria-label="Probability of each class"]');
+  const chart = panel.querySelector(BARS);
   if (!chart) return false;
   const names = %s;
   const rows = [...chart.querySelectorAll('[data-class]')].filter(r => names.includes(r.dataset.class));
@@ -174,7 +176,10 @@ NEW_PREDICTION = """
           last: after.length ? after[after.length - 1][0] - lt.t0 : null,
           frames: after.length};
 }
-""".replace("%s", json.dumps(CLASS_NAMES)).replace("STALE_MS", "10000")
+""".replace("%s", json.dumps(CLASS_NAMES))
+    .replace("STALE_MS", "10000")
+    .replace("BARS", json.dumps(PROBABILITY_BARS))
+)
 
 # The Draw tab is back to its empty state (after the bin): the hint, and no preview image.
 CANVAS_CLEARED = """
@@ -205,7 +210,7 @@ DIAGNOSE = """
   const old = img && img.src === prev;
   const metric = panel && [...panel.querySelectorAll('[data-testid="stMetric"]')]
     .find(m => (m.querySelector('[data-testid="stMetricLabel"]') || {}).textContent?.trim() === 'Prediction');
-  const chart = panel && panel.querySelector('[aria-label="Probability of each class"]');
+  const chart = panel && panel.querySelector(BARS);
   const names = %s;
   const rows = chart ? [...chart.querySelectorAll('[data-class]')].filter(r => names.includes(r.dataset.class)) : [];
   rows.sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top);
@@ -224,7 +229,7 @@ DIAGNOSE = """
     text: panel ? panel.innerText.replace(/\\s+/g, ' ').slice(0, 300) : '',
   };
 }
-""" % json.dumps(CLASS_NAMES)  # noqa: UP031
+""".replace("%s", json.dumps(CLASS_NAMES)).replace("BARS", json.dumps(PROBABILITY_BARS))
 PREVIEW_SRC = """
 (tab) => {
   const panel = document.querySelectorAll('[data-testid="stTabPanel"]')[tab];

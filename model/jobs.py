@@ -48,9 +48,8 @@ class Slots:
 
     def acquire(self, key: int, cancelled: Callable[[], bool]) -> bool:
         """Block until ``key`` may run (True) or ``cancelled()`` becomes true (False)."""
-        with self._cond:
-            if key not in self._queue:
-                self._queue.append(key)
+        with self._cond:  # a re-entrant lock: enqueue() takes it again
+            self.enqueue(key)  # no-op when start() already queued it
             try:
                 while not cancelled():
                     if len(self._running) < self.limit and self._queue[0] == key:

@@ -25,6 +25,7 @@ SIZE = 28
 # pixel does not wash out the rest of the map.
 SALIENCY_PERCENTILE = 99.0
 TOP_COLOR, OTHER_COLOR = "#e4572e", "#a0a0a0"  # the top 3 bars, the rest
+BARS_LABEL = "Probability of each class"  # the bars' accessible name; browser tests find them by it
 
 
 @dataclass(frozen=True)
@@ -187,4 +188,4 @@ def probability_bars_html(proba: np.ndarray, top: int = 3) -> str:
             f'<span style="flex:0 0 3.8rem;text-align:right;font-variant-numeric:tabular-nums;font-weight:{weight}">'
             f"{escape(format_probability(p))}</span></div>"
         )
-    return '<div role="list" aria-label="Probability of each class">' + "".join(rows) + "</div>"
+    return f'<div role="list" aria-label="{BARS_LABEL}">' + "".join(rows) + "</div>"

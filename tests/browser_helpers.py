@@ -17,6 +17,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from model.predict_view import BARS_LABEL
+
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -46,6 +48,7 @@ MAIN = '[data-testid="stMain"]'  # the scrolling container of the page body
 TITLE = '[data-testid="stMain"] [data-testid="stHeading"] h1'
 RUNNING = '[data-testid="stStatusWidgetRunningIcon"]'  # the "Running..." man in the top bar
 EXCEPTION = '[data-testid="stException"]'
+PROBABILITY_BARS = f'[aria-label="{BARS_LABEL}"]'  # the Predict page's probability bars
 
 
 # ----- data and server ---------------------------------------------------------------

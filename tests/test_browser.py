@@ -11,6 +11,7 @@ Screenshots go to $ARTIFACTS_DIR, else <repo>/artifacts/browser/ (git-ignored vi
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import time
@@ -29,6 +30,7 @@ from tests.browser_helpers import (  # noqa: E402
     CHROMIUM_ARGS,
     EXCEPTION,
     MAIN,
+    PROBABILITY_BARS,
     REPO,
     VIEWPORT,
     assert_no_exception,
@@ -187,7 +189,6 @@ def test_page_loads_without_exception(page, server, name, path, title):
 
 # ----- 2-3. Predict --------------------------------------------------------------------------
 PREVIEW_CAPTION = "What the model sees"
-PROBABILITY_BARS = '[aria-label="Probability of each class"]'
 
 
 def probability_ranking(scope) -> list[str]:
@@ -226,11 +227,11 @@ WAIT_FOR_NEW_PREDICTION = """
   const pic = [...panel.querySelectorAll('[data-testid="stImage"]')].find(e => e.innerText.includes(caption));
   const img = pic && pic.querySelector('img');
   if (!img || img.src === prev || !img.complete || img.naturalWidth === 0) return false;
-  if (!panel.querySelector('[aria-label="Probability of each class"]')) return false;
+  if (!panel.querySelector(BARS)) return false;
   if (![...panel.querySelectorAll('[data-testid="stMetricLabel"]')].some(e => e.innerText.trim() === 'Prediction')) return false;
   return {ms: performance.now() - window.__mouseup, src: img.src};
 }
-"""
+""".replace("BARS", json.dumps(PROBABILITY_BARS))
 ARM_MOUSEUP = """() => { window.__mouseup = null;
   document.addEventListener('mouseup', () => { window.__mouseup = performance.now(); }, {capture: true, once: true}); }"""
 
