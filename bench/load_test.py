@@ -67,6 +67,7 @@ if str(REPO) not in sys.path:
 
 from model.jobs import IDLE_TIMEOUT, SLOTS  # noqa: E402
 from tests.browser_helpers import (  # noqa: E402 - the browser tests' server start and wait helpers
+    ANSWER,
     CHROMIUM,
     CHROMIUM_ARGS,
     PROBABILITY_BARS,
@@ -96,7 +97,6 @@ TAB_PANEL = '[data-testid="stTabPanel"]'
 PROGRESS = '[data-testid="stMain"] [data-testid="stProgress"]'
 CANVAS = "canvas.upper-canvas"
 RESET_CANVAS = 'button[aria-label="Reset canvas & history"]'
-PREVIEW_CAPTION = "What the model sees"
 DRAW_TAB, UPLOAD_TAB = 0, 1
 QUEUE_RE = re.compile(r"Waiting for a free training slot: you are number (\d+) in the queue")
 EPOCH_RE = re.compile(r"Epoch (\d+)/(\d+) · batch (\d+)/(\d+)")
@@ -148,15 +148,15 @@ NEW_PREDICTION = (
   if (!panel) return false;
   const pics = [...panel.querySelectorAll('[data-testid="stImage"]')];
   if (caption && !pics.some(p => p.textContent.includes(caption))) return false;
-  const pic = pics.find(p => p.textContent.includes('What the model sees'));
-  const img = pic && pic.querySelector('img');
-  if (!img || img.src === prev || !img.complete || img.naturalWidth === 0) return false;
-  const metric = [...panel.querySelectorAll('[data-testid="stMetric"]')]
-    .find(m => (m.querySelector('[data-testid="stMetricLabel"]') || {}).textContent?.trim() === 'Prediction');
-  if (!metric) return false;
-  const label = metric.querySelector('[data-testid="stMetricValue"]').textContent.trim();
+  const answer = panel.querySelector(ANSWER);
+  if (!answer || answer.dataset.input === prev) return false;
+  const imgs = [...answer.querySelectorAll('img')];
+  if (imgs.length < 2 || imgs.some(i => !i.complete || i.naturalWidth === 0)) return false;
+  const stat = answer.querySelector('[data-stat="Prediction"]');
+  if (!stat) return false;
+  const label = stat.textContent.trim();
   if (panel.querySelector('[data-stale="true"]')) return false;
-  const chart = panel.querySelector(BARS);
+  const chart = answer.querySelector(BARS);
   if (!chart) return false;
   const names = %s;
   const rows = [...chart.querySelectorAll('[data-class]')].filter(r => names.includes(r.dataset.class));
@@ -170,7 +170,7 @@ NEW_PREDICTION = (
   lt.mismatchSince = null;
   const send = lt.sends.find(s => s[1] >= bigSend);
   const after = send ? lt.recvs.filter(r => r[0] >= send[0]) : [];
-  return {ms: now - lt.t0, src: img.src, label,
+  return {ms: now - lt.t0, src: answer.dataset.input, label,
           send: send ? send[0] - lt.t0 : null,
           first: after.length ? after[0][0] - lt.t0 : null,
           last: after.length ? after[after.length - 1][0] - lt.t0 : null,
@@ -179,6 +179,7 @@ NEW_PREDICTION = (
 """.replace("%s", json.dumps(CLASS_NAMES))
     .replace("STALE_MS", "10000")
     .replace("BARS", json.dumps(PROBABILITY_BARS))
+    .replace("ANSWER", json.dumps(ANSWER))
 )
 
 # The Draw tab is back to its empty state (after the bin): the hint, and no preview image.
@@ -187,7 +188,7 @@ CANVAS_CLEARED = """
   const panel = document.querySelectorAll('[data-testid="stTabPanel"]')[0];
   if (!panel || panel.querySelector('[data-stale="true"]')) return false;
   const hint = [...panel.querySelectorAll('[data-testid="stAlert"]')].some(a => a.textContent.includes('Draw a piece'));
-  const pic = [...panel.querySelectorAll('[data-testid="stImage"]')].some(p => p.textContent.includes('What the model sees'));
+  const pic = !!panel.querySelector(ANSWER);
   if (hint && !pic) return 'cleared';
   const lt = window.__lt, now = performance.now();
   if (hint && pic) {  // the old prediction is still under the hint: wait, but not for ever
@@ -196,26 +197,26 @@ CANVAS_CLEARED = """
   } else lt.hintSince = null;
   return false;
 }
-"""
+""".replace("ANSWER", json.dumps(ANSWER))
 # What a tab shows when a wait timed out: for the error message.
-DIAGNOSE = """
+DIAGNOSE = (
+    """
 ([tab, prev]) => {
   const lt = window.__lt || {};
   const panel = document.querySelectorAll('[data-testid="stTabPanel"]')[tab];
-  const pic = panel && [...panel.querySelectorAll('[data-testid="stImage"]')].find(p => p.textContent.includes('What the model sees'));
-  const img = pic && pic.querySelector('img');
+  const answer = panel && panel.querySelector(ANSWER);
+  const imgs = answer ? [...answer.querySelectorAll('img')] : [];
   const now = performance.now();
   const host = panel && [...panel.querySelectorAll('*')].find(e => e.shadowRoot && e.shadowRoot.querySelector('canvas'));
   const undo = host && host.shadowRoot.querySelector('button[aria-label="Undo"]');
-  const old = img && img.src === prev;
-  const metric = panel && [...panel.querySelectorAll('[data-testid="stMetric"]')]
-    .find(m => (m.querySelector('[data-testid="stMetricLabel"]') || {}).textContent?.trim() === 'Prediction');
-  const chart = panel && panel.querySelector(BARS);
+  const old = answer && answer.dataset.input === prev;
+  const stat = answer && answer.querySelector('[data-stat="Prediction"]');
+  const chart = answer && answer.querySelector(BARS);
   const names = %s;
   const rows = chart ? [...chart.querySelectorAll('[data-class]')].filter(r => names.includes(r.dataset.class)) : [];
   rows.sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top);
   return {
-    metric: metric ? metric.querySelector('[data-testid="stMetricValue"]').textContent.trim() : null,
+    metric: stat ? stat.textContent.trim() : null,
     chart_top: rows.length ? rows[0].dataset.class : null,
     canvas_has_strokes: undo ? !undo.disabled : null,
     old_prediction_left: !!(old && [...panel.querySelectorAll('[data-testid="stAlert"]')].some(a => a.textContent.includes('Draw a piece'))),
@@ -223,21 +224,23 @@ DIAGNOSE = """
     sends: (lt.sends || []).map(s => [Math.round(s[0] - lt.t0), s[1]]).slice(0, 8),
     frames_back: (lt.recvs || []).length,
     last_frame_ms_ago: (lt.recvs || []).length ? Math.round(now - lt.recvs[lt.recvs.length - 1][0]) : null,
-    preview: img ? (img.src === prev ? 'unchanged' : (img.complete ? 'new' : 'new, loading')) : 'none',
+    preview: answer ? (old ? 'unchanged' : (imgs.every(i => i.complete) ? 'new' : 'new, loading')) : 'none',
     stale: panel ? panel.querySelectorAll('[data-stale="true"]').length : null,
     running: !!document.querySelector('[data-testid="stStatusWidgetRunningIcon"]'),
     text: panel ? panel.innerText.replace(/\\s+/g, ' ').slice(0, 300) : '',
   };
 }
-""".replace("%s", json.dumps(CLASS_NAMES)).replace("BARS", json.dumps(PROBABILITY_BARS))
+""".replace("%s", json.dumps(CLASS_NAMES))
+    .replace("BARS", json.dumps(PROBABILITY_BARS))
+    .replace("ANSWER", json.dumps(ANSWER))
+)
 PREVIEW_SRC = """
 (tab) => {
   const panel = document.querySelectorAll('[data-testid="stTabPanel"]')[tab];
-  const pic = panel && [...panel.querySelectorAll('[data-testid="stImage"]')].find(p => p.textContent.includes('What the model sees'));
-  const img = pic && pic.querySelector('img');
-  return img ? img.src : '';
+  const answer = panel && panel.querySelector(ANSWER);
+  return answer ? answer.dataset.input : '';
 }
-"""
+""".replace("ANSWER", json.dumps(ANSWER))
 
 
 class StaleUI(Exception):

@@ -6,6 +6,9 @@ pass plus one backward pass to the input, which keeps the page responsive while 
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
 from dataclasses import dataclass
 from html import escape
 from typing import BinaryIO
@@ -26,6 +29,9 @@ SIZE = 28
 SALIENCY_PERCENTILE = 99.0
 TOP_COLOR, OTHER_COLOR = "#e4572e", "#a0a0a0"  # the top 3 bars, the rest
 BARS_LABEL = "Probability of each class"  # the bars' accessible name; browser tests find them by it
+ANSWER_LABEL = "Prediction"  # the answer's accessible name (the section that holds all of it)
+INPUT_CAPTION = "What the model sees: 28×28 pixels"
+SHOWN_SIZE = 224  # px: each 28x28 picture is drawn 8x, crisp (the browser scales it, nearest neighbour)
 
 
 @dataclass(frozen=True)
@@ -189,3 +195,77 @@ def probability_bars_html(proba: np.ndarray, top: int = 3) -> str:
             f"{escape(format_probability(p))}</span></div>"
         )
     return f'<div role="list" aria-label="{BARS_LABEL}">' + "".join(rows) + "</div>"
+
+
+def input_id(image28: np.ndarray) -> str:
+    """A short fingerprint of a 28x28 input: tells one answer from the next (tests, tools)."""
+    return hashlib.md5(as_image28(image28).tobytes()).hexdigest()[:12]
+
+
+def png_data_uri(image: np.ndarray) -> str:
+    """A small (H, W) or (H, W, 3) uint8 image as a ``data:image/png`` URI, to inline in HTML."""
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _figure(image: np.ndarray, caption: str, alt: str) -> str:
+    return (
+        '<figure style="margin:0">'
+        f'<img src="{png_data_uri(image)}" width="{SHOWN_SIZE}" height="{SHOWN_SIZE}" alt="{escape(alt)}" '
+        'style="image-rendering:pixelated;display:block;max-width:100%;height:auto">'
+        f'<figcaption style="font-size:0.875rem;opacity:0.6;margin-top:0.25rem">{escape(caption)}</figcaption>'
+        "</figure>"
+    )
+
+
+def _stat(label: str, value: str, help_text: str) -> str:
+    return (
+        f'<div title="{escape(help_text)}"><div style="font-size:0.875rem">{escape(label)}</div>'
+        f'<div data-stat="{escape(label)}" style="font-size:2.25rem;line-height:1.2">{escape(value)}</div></div>'
+    )
+
+
+def answer_html(prediction: Prediction, true_index: int | None = None) -> str:
+    """The whole answer for one image as one HTML block (no scripts, inline styles only).
+
+    The predicted class and its probability, right or wrong for a test image, the 28x28 input as the
+    model sees it, the saliency overlay, all ten probabilities and what the saliency map means. One
+    element instead of a dozen, with the pictures inlined (about 1 KB each at 28x28): the browser
+    draws it in one go and fetches nothing more, which keeps answers quick when a whole class draws
+    at once. The section carries ``data-prediction`` and ``data-input`` (see ``input_id``).
+    """
+    pred = prediction
+    parts = [
+        '<div style="display:flex;gap:3rem;flex-wrap:wrap">',
+        _stat("Prediction", pred.label, "The class with the highest probability."),
+        _stat("Probability", format_probability(pred.confidence), "The network's softmax output for that class."),
+        "</div>",
+    ]
+    if true_index is not None:
+        right = pred.index == int(true_index)
+        tone = ("rgba(33,195,84,0.1)", "#177233", "✓") if right else ("rgba(255,43,43,0.09)", "#7d353b", "✗")
+        parts.append(
+            f'<div role="status" data-verdict="{"correct" if right else "wrong"}" '
+            f'style="background:{tone[0]};color:{tone[1]};border-radius:0.5rem;padding:0.75rem 1rem;margin:0.75rem 0">'
+            f"{tone[2]} {escape(verdict(pred, int(true_index)))}</div>"
+        )
+    parts += [
+        '<div style="display:flex;gap:1.5rem;flex-wrap:wrap;margin:0.75rem 0">',
+        _figure(pred.image, INPUT_CAPTION, f"The input, 28x28 pixels, predicted {pred.label}"),
+        _figure(
+            saliency_overlay(pred.image, pred.saliency, scale=1),
+            f"Saliency for {pred.label}",
+            f"Saliency map for {pred.label} over the input",
+        ),
+        "</div>",
+        f'<p style="font-weight:600;margin:0.5rem 0 0.25rem">{BARS_LABEL}</p>',
+        probability_bars_html(pred.proba),
+        '<p style="font-size:0.875rem;opacity:0.6;margin-top:0.75rem">'
+        f"Saliency map: the hotter a pixel, the more a change to it would move the probability of "
+        f"{escape(pred.label)} (the gradient of that probability with respect to each input pixel).</p>",
+    ]
+    return (
+        f'<section aria-label="{ANSWER_LABEL}" data-prediction="{escape(pred.label)}" '
+        f'data-input="{input_id(pred.image)}">' + "".join(parts) + "</section>"
+    )

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from model.predict_view import BARS_LABEL
+from model.predict_view import ANSWER_LABEL, BARS_LABEL
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -49,6 +49,8 @@ TITLE = '[data-testid="stMain"] [data-testid="stHeading"] h1'
 RUNNING = '[data-testid="stStatusWidgetRunningIcon"]'  # the "Running..." man in the top bar
 EXCEPTION = '[data-testid="stException"]'
 PROBABILITY_BARS = f'[aria-label="{BARS_LABEL}"]'  # the Predict page's probability bars
+# The Predict page's whole answer: one section with data-prediction (the class) and data-input (input id).
+ANSWER = f'section[aria-label="{ANSWER_LABEL}"][data-input]'
 
 
 # ----- data and server ---------------------------------------------------------------

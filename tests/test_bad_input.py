@@ -29,6 +29,7 @@ from model.io import load_model, model_bytes
 from model.network import MLP
 from model.predict_view import predict_image, read_upload
 from model.store import load_default
+from tests.answers import answer_blocks, captions, shown_figures
 from tests.conftest import REPO
 from tests.synthetic import blocks, trousers
 
@@ -51,10 +52,7 @@ def no_exception(at: AppTest) -> None:
 
 
 def metrics(at: AppTest) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for m in at.metric:
-        out.setdefault(m.label, []).append(m.value)
-    return out
+    return shown_figures(at)  # st.metric values and the Predict answer's figures
 
 
 # ======================================================================= images to upload
@@ -265,8 +263,8 @@ def test_predict_page_predicts_unusual_files(predict_page, case):
     at = upload(predict_page, name, data_of(made), mime)
     assert not at.error and not at.warning
     assert metrics(at)["Prediction"] == ["Trouser"]
-    captions = [c for image in at.image for c in image.captions]
-    assert f"Your upload: {name}" in captions and "What the model sees: 28×28 pixels" in captions
+    assert f"Your upload: {name}" in [c for image in at.image for c in image.captions]
+    assert "What the model sees: 28×28 pixels" in captions(answer_blocks(at)[0])
 
 
 # ======================================================================= model files on Home
@@ -611,6 +609,8 @@ def assert_diverged_in_the_ui(at: AppTest, job) -> None:
         assert all(v is None or math.isfinite(v) for v in values), key
     for chart in at.get("vega_lite_chart"):
         assert "NaN" not in chart.proto.spec and "Infinity" not in chart.proto.spec
+    for html in at.get("html"):  # the light live curves, should the run still be going
+        assert "nan" not in html.proto.body.lower() and "infinity" not in html.proto.body.lower()
     if job.result is not None:  # the last good weights were kept and tested
         assert np.isfinite(job.result[0].params).all()
 

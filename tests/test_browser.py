@@ -10,6 +10,7 @@ Screenshots go to $ARTIFACTS_DIR, else <repo>/artifacts/browser/ (git-ignored vi
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.browser
 pytest.importorskip("playwright.sync_api", reason="the Python playwright package is not installed")
 
 from tests.browser_helpers import (  # noqa: E402
+    ANSWER,
     ARTIFACTS,
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -205,9 +207,15 @@ def probability_ranking(scope) -> list[str]:
     return [name for name, _ in sorted(labels, key=lambda item: item[1])]
 
 
+def answer_stat(scope, label: str) -> str:
+    """The visible text of one figure at the top of the Predict answer ("Prediction", "Probability")."""
+    return scope.locator(f'{ANSWER}:visible [data-stat="{label}"]').first.inner_text().strip()
+
+
 def check_prediction(scope) -> tuple[str, str, list[str]]:
-    label = metric_value(scope, "Prediction")
-    prob = metric_value(scope, "Probability")
+    label = answer_stat(scope, "Prediction")
+    prob = answer_stat(scope, "Probability")
+    assert scope.locator(f"{ANSWER}:visible").first.get_attribute("data-prediction") == label
     assert label in CLASS_NAMES, f"prediction {label!r} is not a Fashion-MNIST class"
     value = float(re.sub(r"[^0-9.]", "", prob))
     assert 0 < value <= 100 and prob.strip().endswith("%"), f"odd probability {prob!r}"
@@ -217,21 +225,21 @@ def check_prediction(scope) -> tuple[str, str, list[str]]:
     return label, prob, ranking
 
 
-# Resolves to the ms since the last mouseup once the visible tab shows a loaded preview image
-# whose src differs from `prev`, plus the probability bars and the Prediction metric.
+# Resolves to the ms since the last mouseup once the visible tab shows an answer for an input other
+# than `prev` (its data-input), with its pictures decoded, the probability bars and the Prediction.
 WAIT_FOR_NEW_PREDICTION = """
 ([prev, caption]) => {
   if (window.__mouseup == null) return false;
   const panel = [...document.querySelectorAll('[data-testid="stTabPanel"]')].find(p => p.offsetParent !== null);
   if (!panel) return false;
-  const pic = [...panel.querySelectorAll('[data-testid="stImage"]')].find(e => e.innerText.includes(caption));
-  const img = pic && pic.querySelector('img');
-  if (!img || img.src === prev || !img.complete || img.naturalWidth === 0) return false;
-  if (!panel.querySelector(BARS)) return false;
-  if (![...panel.querySelectorAll('[data-testid="stMetricLabel"]')].some(e => e.innerText.trim() === 'Prediction')) return false;
-  return {ms: performance.now() - window.__mouseup, src: img.src};
+  const answer = panel.querySelector(ANSWER);
+  if (!answer || answer.dataset.input === prev || !answer.innerText.includes(caption)) return false;
+  const imgs = [...answer.querySelectorAll('img')];
+  if (imgs.length < 2 || imgs.some(i => !i.complete || i.naturalWidth === 0)) return false;
+  if (!answer.querySelector(BARS) || !answer.querySelector('[data-stat="Prediction"]')) return false;
+  return {ms: performance.now() - window.__mouseup, src: answer.dataset.input};
 }
-""".replace("BARS", json.dumps(PROBABILITY_BARS))
+""".replace("BARS", json.dumps(PROBABILITY_BARS)).replace("ANSWER", json.dumps(ANSWER))
 ARM_MOUSEUP = """() => { window.__mouseup = null;
   document.addEventListener('mouseup', () => { window.__mouseup = performance.now(); }, {capture: true, once: true}); }"""
 
@@ -281,13 +289,14 @@ def test_predict_draw_stroke_shows_probabilities(page, server):
 
 
 def fetch_preview(page, scope) -> np.ndarray:
-    """The '28x28 as the model sees it' image, downloaded and shrunk back to 28x28 (grey)."""
+    """The '28x28 as the model sees it' image, decoded from the answer and brought to 28x28 (grey)."""
     from PIL import Image
 
-    pic = scope.locator('[data-testid="stImage"]:visible').filter(has_text=PREVIEW_CAPTION).first
+    pic = scope.locator(f"{ANSWER}:visible figure").filter(has_text=PREVIEW_CAPTION).first
     src = pic.locator("img").get_attribute("src")
-    body = page.request.get(urllib.parse.urljoin(page.url, src)).body()
-    img = Image.open(io.BytesIO(body)).convert("L")
+    head, _, data = src.partition(",")
+    assert head == "data:image/png;base64", f"the preview is not an inline PNG: {src[:40]!r}"
+    img = Image.open(io.BytesIO(base64.b64decode(data))).convert("L")
     assert img.width == img.height and img.width % 28 == 0, f"preview is {img.size}, not a multiple of 28x28"
     return np.asarray(img.resize((28, 28), Image.Resampling.BOX), dtype=np.float64)
 
@@ -307,7 +316,7 @@ def test_predict_upload_png(page, server, tmp_path, name, garment, background):
     expect(panel.locator('[data-testid="stImage"]').filter(has_text=f"Your upload: {png.name}")).to_be_visible(
         timeout=60_000
     )
-    expect(panel.locator('[data-testid="stImage"]').filter(has_text=PREVIEW_CAPTION)).to_be_visible(timeout=60_000)
+    expect(panel.locator(ANSWER).filter(has_text=PREVIEW_CAPTION)).to_be_visible(timeout=60_000)
     wait_until_idle(page)
     assert_no_exception(page, f"Predict upload {name}")
     label, prob, ranking = check_prediction(panel)
@@ -333,7 +342,12 @@ def test_predict_test_image_tab(page, server):
     expect(panel.get_by_text(re.compile(r"Test image #[\d,]+ of 10,000"))).to_be_visible()
     first = panel.get_by_text(re.compile(r"Test image #")).inner_text()
     check_prediction(panel)
-    expect(panel.locator('[data-testid="stAlert"]').filter(has_text=re.compile("Correct|Wrong"))).to_be_visible()
+    truth = re.search(r"true label is (.+?)\.?$", first).group(1)
+    right = answer_stat(panel, "Prediction") == truth
+    verdict = panel.locator(f"{ANSWER}:visible [data-verdict]")
+    expect(verdict).to_have_text(
+        re.compile(rf"^. {'Correct' if right else 'Wrong'}: the true label is {re.escape(truth)}")
+    )
     panel.get_by_role("button", name="Random test image").click()
     expect(panel.get_by_text(re.compile(r"Test image #"))).not_to_have_text(first, timeout=30_000)
     wait_until_idle(page)

@@ -18,9 +18,11 @@ from model.errors import ImageError
 from model.images import is_blank
 from model.network import MLP
 from model.predict_view import (
+    answer_html,
     as_image28,
     class_order,
     format_probability,
+    input_id,
     normalize_saliency,
     pick_test_index,
     predict_image,
@@ -30,6 +32,7 @@ from model.predict_view import (
     verdict,
 )
 from model.store import load_default
+from tests.answers import answer_blocks, captions, images, shown_figures, stats, verdict_of
 from tests.conftest import REAL_DATA
 from tests.synthetic import trousers
 
@@ -168,6 +171,35 @@ def test_probability_bars_never_overflow_or_show_nan():
     assert "width:100.00%" in html and bar_rows(html)[2][0] == ">99.9%" and "nan" not in html.lower()
 
 
+def test_answer_html_holds_the_whole_answer(net):
+    pred = predict_image(net, blob())
+    html = answer_html(pred)
+    assert stats(html) == {"Prediction": pred.label, "Probability": format_probability(pred.confidence)}
+    assert f'data-prediction="{pred.label}"' in html and f'data-input="{input_id(pred.image)}"' in html
+    shown_input, shown_saliency = images(html)
+    assert np.array_equal(shown_input, pred.image)  # exactly the 28x28 the model saw
+    assert np.array_equal(shown_saliency, saliency_overlay(pred.image, pred.saliency, scale=1))
+    assert captions(html) == ["What the model sees: 28×28 pixels", f"Saliency for {pred.label}"]
+    assert bar_rows(html)[0] == class_order(pred.proba) and verdict_of(html) is None
+    assert "<script" not in html.lower() and "nan" not in html.lower()
+
+
+def test_answer_html_says_right_or_wrong_for_test_images(net):
+    pred = predict_image(net, blob())
+    assert verdict_of(answer_html(pred, pred.index)) == "✓ " + verdict(pred, pred.index)
+    other = (pred.index + 3) % 10
+    wrong = verdict_of(answer_html(pred, other))
+    assert wrong == "✗ " + verdict(pred, other) and CLASS_NAMES[other] in wrong
+    assert 'data-verdict="wrong"' in answer_html(pred, other)
+
+
+def test_input_id_tells_inputs_apart():
+    a = blob()
+    b = a.copy()
+    b[0, 0] ^= 1
+    assert input_id(a) == input_id(a.copy()) != input_id(b) and len(input_id(a)) == 12
+
+
 def test_class_order():
     proba = np.array([0.05, 0.5, 0.0, 0.0, 0.2, 0.0, 0.0, 0.0, 0.0, 0.25])
     order = class_order(proba)
@@ -226,10 +258,7 @@ def run_page(monkeypatch, data_dir: Path | str, **state) -> AppTest:
 
 
 def metrics(at: AppTest) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for m in at.metric:
-        out.setdefault(m.label, []).append(m.value)
-    return out
+    return shown_figures(at)  # st.metric values and the Predict answer's figures
 
 
 def chart_order(at: AppTest, i: int = 0) -> list[str]:
@@ -274,8 +303,9 @@ def test_upload_predicts_and_bad_files_keep_the_page_usable(monkeypatch, tmp_pat
     at.run()
     assert not at.exception
     assert metrics(at)["Prediction"] == ["Trouser"]
-    assert any("Saliency map" in c.value and "Trouser" in c.value for c in at.caption)
-    assert len(at.image) >= 3  # preview, model input, saliency
+    (answer,) = answer_blocks(at)
+    assert "Saliency map: the hotter a pixel" in answer and captions(answer)[1] == "Saliency for Trouser"
+    assert len(at.image) == 1 and len(images(answer)) == 2  # the upload preview; model input and saliency
 
     at.get("file_uploader")[0].clear().upload("bad.png", b"this is not an image", "image/png")
     at.run()
@@ -298,8 +328,10 @@ def test_test_image_tab(monkeypatch):
     assert shown["Prediction"][0] in CLASS_NAMES
     assert shown["Probability"][0].endswith("%")
     first = at.session_state["predict_test_index"]
-    verdicts = [s.value for s in at.success] + [e.value for e in at.error]
-    assert verdicts and verdicts[0].startswith(("Correct", "Wrong"))
+    truth = next(re.search(r"true label is \*\*(.+?)\*\*", c.value) for c in at.caption if "true label" in c.value)[1]
+    right = shown["Prediction"][0] == truth
+    assert verdict_of(answer_blocks(at)[0]).startswith("✓ Correct" if right else "✗ Wrong")
+    assert f"true label is {truth}" in verdict_of(answer_blocks(at)[0])
 
     assert chart_order(at)[0] == shown["Prediction"][0]
 

@@ -9,6 +9,7 @@ from model.config import CHOICES, HELP, PRESETS, RANGES, TrainConfig, from_query
 from model.errors import FashionError
 from model.io import model_bytes
 from model.jobs import TrainingJob
+from model.live_chart import live_curves_html
 from model.pipeline import cli_command
 from model.train_view import batch_curve, status_line
 
@@ -125,27 +126,40 @@ def settings_form() -> TrainConfig | None:
         return None
 
 
+def curves(job: TrainingJob) -> None:
+    """Light SVG curves while the run goes on (redrawn every refresh), interactive charts once it ends."""
+    history = job.trainer.history.to_dict()
+    if job.alive:
+        st.html(live_curves_html(history, job.trainer.n))
+        return
+    ui.learning_curves(history)
+    curve = batch_curve(history)
+    if len(curve) > 1:
+        st.line_chart(curve, x="seen", y="smoothed train loss", height=180, x_label="images seen")
+
+
 @st.fragment(run_every=LIVE_EVERY)
 def live_view() -> None:
     """Progress, speed and curves, refreshed every LIVE_EVERY seconds while the run goes on."""
     job = ui.current_job()
-    if job is None:
-        st.caption("No training yet in this session: pick a preset or settings above and press Start.")
-        return
     job.heartbeat()
     p = job.progress
     st.progress(p.fraction if p else 0.0, text=status_line(job))
     if job.alive and st.button("Stop", help="Stops after the current batch and keeps what was learned so far."):
         job.stop()
     if job.trainer is not None:
-        history = job.trainer.history.to_dict()
-        ui.learning_curves(history)
-        curve = batch_curve(history)
-        if len(curve) > 1:
-            st.line_chart(curve, x="seen", y="smoothed train loss", height=180, x_label="images seen")
+        curves(job)
     if not job.alive and st.session_state.get("shown_job") != id(job):
         st.session_state.shown_job = id(job)
         st.rerun()  # the run ended: redraw the whole page with its results
+
+
+def finished_view(job: TrainingJob) -> None:
+    """The last state of a run that no longer trains: no timer, so an open page costs nothing."""
+    p = job.progress
+    st.progress(p.fraction if p else 0.0, text=status_line(job))
+    if job.trainer is not None:
+        curves(job)
 
 
 def results(job: TrainingJob) -> None:
@@ -227,7 +241,12 @@ def share_link() -> None:
 
 share_link()
 st.subheader("Live")
-live_view()
 job = ui.current_job()
+if job is None:
+    st.caption("No training yet in this session: pick a preset or settings above and press Start.")
+elif job.alive or st.session_state.get("shown_job") != id(job):
+    live_view()  # ticks every LIVE_EVERY s; redraws the page once when the run ends
+else:
+    finished_view(job)
 if job is not None and not job.alive and job.state != "created":
     results(job)

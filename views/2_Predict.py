@@ -6,17 +6,9 @@ import streamlit as st
 import ui
 from model.data import CLASS_NAMES
 from model.errors import ImageError
-from model.images import MAX_UPLOAD_BYTES, canvas_to_model_input, is_blank, upscale_for_display
+from model.images import MAX_UPLOAD_BYTES, canvas_to_model_input, is_blank
 from model.network import MLP
-from model.predict_view import (
-    format_probability,
-    pick_test_index,
-    predict_image,
-    probability_bars_html,
-    read_upload,
-    saliency_overlay,
-    verdict,
-)
+from model.predict_view import answer_html, pick_test_index, predict_image, read_upload
 
 try:  # the canvas only imports inside a Streamlit server; elsewhere the Draw tab explains instead
     from streamlit_drawable_canvas import st_canvas
@@ -29,27 +21,8 @@ TEST_SEED = 2017  # the year Fashion-MNIST came out: the same sequence of test i
 
 
 def show_prediction(net: MLP, image28: np.ndarray, truth: int | None = None) -> None:
-    """The input as the model sees it, the predicted class, all probabilities and the saliency map."""
-    pred = predict_image(net, image28)
-    top = st.columns(2)
-    top[0].metric("Prediction", pred.label, help="The class with the highest probability.")
-    top[1].metric(
-        "Probability", format_probability(pred.confidence), help="The network's softmax output for that class."
-    )
-    if truth is not None:
-        if pred.index == truth:
-            st.success(verdict(pred, truth), icon=":material/check_circle:")
-        else:
-            st.error(verdict(pred, truth), icon=":material/cancel:")
-    pics = st.columns(2)
-    pics[0].image(upscale_for_display(pred.image, 8), caption="What the model sees: 28×28 pixels")
-    pics[1].image(saliency_overlay(pred.image, pred.saliency, scale=8), caption=f"Saliency for {pred.label}")
-    st.markdown("**Probability of each class**")
-    st.html(probability_bars_html(pred.proba))
-    st.caption(
-        f"Saliency map: the hotter a pixel, the more a change to it would move the probability of "
-        f"{pred.label} (the gradient of that probability with respect to each input pixel)."
-    )
+    """The predicted class, all probabilities, the input as the model sees it and the saliency map."""
+    st.html(answer_html(predict_image(net, image28), truth))
 
 
 @st.fragment(run_every=2)
