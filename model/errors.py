@@ -19,3 +19,7 @@ class ImageError(FashionError):
 
 class ConfigError(FashionError):
     """A training setting is out of range or inconsistent."""
+
+
+class PredictionError(FashionError):
+    """A model gave no usable answer (its outputs are not numbers)."""

@@ -18,7 +18,7 @@ from matplotlib import colormaps
 from PIL import Image
 
 from .data import CLASS_NAMES
-from .errors import ImageError
+from .errors import ImageError, PredictionError
 from .images import load_image, to_model_input, upscale_for_display
 from .metrics import top_k
 from .network import MLP
@@ -67,10 +67,20 @@ def as_image28(image: np.ndarray) -> np.ndarray:
 
 
 def predict_image(net: MLP, image: np.ndarray) -> Prediction:
-    """Probabilities and the saliency of the predicted class for one 28x28 image (0-255)."""
+    """Probabilities and the saliency of the predicted class for one 28x28 image (0-255).
+
+    Raises PredictionError when the network's outputs are not finite.
+    """
     img = as_image28(image)
     pixels = img.reshape(1, SIZE * SIZE)
-    proba = net.predict_proba(pixels)[0].astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):  # checked just below, with a message for people
+        proba = net.predict_proba(pixels)[0].astype(np.float64)
+    if not np.isfinite(proba).all():  # e.g. a live snapshot taken the moment a training diverged
+        raise PredictionError(
+            "This model's outputs are not numbers (its weights overflowed, as when a training diverges), "
+            "so it cannot classify anything. Pick another model; a diverged training's last good weights "
+            "come back by themselves."
+        )
     grad = net.input_gradient(pixels, target=int(np.argmax(proba)))[0]
     return Prediction(image=img, proba=proba, saliency=grad.reshape(SIZE, SIZE).astype(np.float64))
 

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 import ui
 from model.data import CLASS_NAMES
-from model.errors import ImageError
+from model.errors import ImageError, PredictionError
 from model.images import is_blank
 from model.network import MLP
 from model.predict_view import (
@@ -372,4 +372,24 @@ def test_live_model_panel(monkeypatch, tmp_path, net):
     at.run()
     assert not at.exception
     assert any("The model training now" in c.value for c in at.caption)
+    assert metrics(at)["Prediction"] == ["Trouser"]
+
+
+def test_a_model_with_non_finite_outputs_is_refused_not_shown_as_nan(net):
+    broken = net.copy()
+    broken.params[:] = np.nan
+    with pytest.raises(PredictionError, match="not numbers"):
+        predict_image(broken, blob())
+
+
+def test_live_model_caught_mid_divergence_shows_a_warning(monkeypatch, tmp_path, net):
+    broken = net.copy()
+    broken.params[::7] = np.inf  # a snapshot taken between the overflowing step and the divergence check
+    at = run_page(monkeypatch, tmp_path, job=FakeJob(broken), active_model=ui.LIVE_LABEL)
+    at.get("file_uploader")[0].upload("trousers.png", png(trousers()), "image/png")
+    at.run()
+    assert not at.exception and not answer_blocks(at)
+    assert any("not numbers" in w.value for w in at.warning)
+    at.session_state["job"].net = net  # the next refresh has the last good weights again
+    at.run()
     assert metrics(at)["Prediction"] == ["Trouser"]

@@ -5,7 +5,7 @@ import streamlit as st
 
 import ui
 from model.data import CLASS_NAMES
-from model.errors import ImageError
+from model.errors import ImageError, PredictionError
 from model.images import MAX_UPLOAD_BYTES, canvas_to_model_input, is_blank
 from model.network import MLP
 from model.predict_view import answer_html, pick_test_index, predict_image, read_upload
@@ -22,7 +22,10 @@ TEST_SEED = 2017  # the year Fashion-MNIST came out: the same sequence of test i
 
 def show_prediction(net: MLP, image28: np.ndarray, truth: int | None = None) -> None:
     """The predicted class, all probabilities, the input as the model sees it and the saliency map."""
-    st.html(answer_html(predict_image(net, image28), truth))
+    try:
+        st.html(answer_html(predict_image(net, image28), truth))
+    except PredictionError as e:
+        st.warning(str(e), icon=":material/warning:")
 
 
 @st.fragment(run_every=2)
