@@ -1238,6 +1238,12 @@ def report(cfg: Config, res: dict) -> str:
     )
     if m.get("others_cpu_before") is not None:
         add(f"  CPU used by other processes in the 2 s before the start: {m['others_cpu_before']}% of one core")
+    if m.get("speed"):
+        sp = m["speed"]
+        add(
+            f"  speed right now (lower is faster; compare runs only at similar speeds): 40 matmuls 384x384 "
+            f"{sp['matmul_ms']} ms, 2M-step Python loop {sp['python_ms']} ms"
+        )
     add(f"server: {m.get('url')} ({m.get('server')})")
     if m.get("snapshot"):
         add("  served from a copy of the checkout taken at the start (--snapshot)")
@@ -1369,6 +1375,24 @@ def others_cpu(seconds: float = 2.0) -> int:
     return round((b1 - b0) / max(t1 - t0, 1) * 100 * (os.cpu_count() or 1))
 
 
+def speed_probe() -> dict:
+    """How fast this machine is right now: the same small workloads every run (lower is faster).
+
+    Shared virtual machines change speed by tens of percent within an hour, and latency under load
+    moves far more than that; this lets two reports be compared fairly.
+    """
+    import numpy as np
+
+    a = np.random.default_rng(0).standard_normal((384, 384), dtype=np.float32)
+    t0 = time.perf_counter()
+    for _ in range(40):
+        a @ a
+    t1 = time.perf_counter()
+    sum(i * i for i in range(2_000_000))  # the interpreter alone, as a Streamlit server spends most of its time
+    t2 = time.perf_counter()
+    return {"matmul_ms": round((t1 - t0) * 1000), "python_ms": round((t2 - t1) * 1000)}
+
+
 def run(cfg: Config) -> dict:
     """Start the server (unless cfg.url), drive the sessions, stop everything; the result dict."""
     if cfg.trainers and data_dir() is None:
@@ -1380,6 +1404,7 @@ def run(cfg: Config) -> dict:
             "cores": os.cpu_count(),
             "loadavg_start": " ".join(Path("/proc/loadavg").read_text().split()[:3]),
             "others_cpu_before": others_cpu(),
+            "speed": speed_probe(),
         }
     }
     rec = Recorder(cfg)
