@@ -18,9 +18,9 @@ Streamlit session; never `playwright install`; only 127.0.0.1 traffic):
   3. the other sessions (--sessions minus --trainers) loop for --duration seconds on /Predict:
      draw a randomized garment stroke on the canvas (plus strokes that grow the drawing, then the
      bin to start over) and upload varied PNG/JPEG images made with Pillow, timing each from the
-     mouse-up (or the file input's change event) to the new prediction on screen: a new "What the
-     model sees" image (loaded), the "Prediction" metric and the probability bars whose top row is
-     that prediction, with no stale element left in the tab;
+     mouse-up (or the file input's change event) to the new prediction on screen: the answer for the
+     new input with its pictures decoded and a "Prediction" that tops the probability bars, with
+     no stale element left in the tab;
   4. records errors (Streamlit exception boxes, page errors and crashes, console errors, HTTP
      errors, timeouts; "stale-ui" when the page settles in an inconsistent state: the previous
      prediction left under the empty-canvas hint, or a chart that disagrees with the metric, for
@@ -136,10 +136,18 @@ INIT_SCRIPT = """
 """
 ARM = "(kind) => { const lt = window.__lt; lt.armed = kind; lt.t0 = null; lt.sends = []; lt.recvs = []; lt.mismatchSince = null; }"
 
-# Truthy once tab `tab` shows a new, loaded preview (src != prev), the Prediction metric and a
-# probability bars whose top row is that prediction, and no stale element is left in the tab.
+
+def page_js(src: str) -> str:
+    """A page snippet with its placeholders filled in: ANSWER and BARS (selectors), CLASSES (names)."""
+    for key, value in (("ANSWER", ANSWER), ("BARS", PROBABILITY_BARS), ("CLASSES", CLASS_NAMES)):
+        src = src.replace(key, json.dumps(value))
+    return src
+
+
+# Truthy once tab `tab` shows an answer for a new input (data-input != prev) with its pictures
+# decoded, a Prediction whose top probability bar is that class, and no stale element in the tab.
 # Returns the page-time breakdown after the input (ms).
-NEW_PREDICTION = (
+NEW_PREDICTION = page_js(
     """
 ([tab, prev, caption, bigSend]) => {
   const lt = window.__lt;
@@ -158,7 +166,7 @@ NEW_PREDICTION = (
   if (panel.querySelector('[data-stale="true"]')) return false;
   const chart = answer.querySelector(BARS);
   if (!chart) return false;
-  const names = %s;
+  const names = CLASSES;
   const rows = [...chart.querySelectorAll('[data-class]')].filter(r => names.includes(r.dataset.class));
   if (rows.length < names.length) return false;
   rows.sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top);
@@ -176,14 +184,11 @@ NEW_PREDICTION = (
           last: after.length ? after[after.length - 1][0] - lt.t0 : null,
           frames: after.length};
 }
-""".replace("%s", json.dumps(CLASS_NAMES))
-    .replace("STALE_MS", "10000")
-    .replace("BARS", json.dumps(PROBABILITY_BARS))
-    .replace("ANSWER", json.dumps(ANSWER))
+""".replace("STALE_MS", "10000")
 )
 
 # The Draw tab is back to its empty state (after the bin): the hint, and no preview image.
-CANVAS_CLEARED = """
+CANVAS_CLEARED = page_js("""
 () => {
   const panel = document.querySelectorAll('[data-testid="stTabPanel"]')[0];
   if (!panel || panel.querySelector('[data-stale="true"]')) return false;
@@ -197,9 +202,9 @@ CANVAS_CLEARED = """
   } else lt.hintSince = null;
   return false;
 }
-""".replace("ANSWER", json.dumps(ANSWER))
+""")
 # What a tab shows when a wait timed out: for the error message.
-DIAGNOSE = (
+DIAGNOSE = page_js(
     """
 ([tab, prev]) => {
   const lt = window.__lt || {};
@@ -212,7 +217,7 @@ DIAGNOSE = (
   const old = answer && answer.dataset.input === prev;
   const stat = answer && answer.querySelector('[data-stat="Prediction"]');
   const chart = answer && answer.querySelector(BARS);
-  const names = %s;
+  const names = CLASSES;
   const rows = chart ? [...chart.querySelectorAll('[data-class]')].filter(r => names.includes(r.dataset.class)) : [];
   rows.sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top);
   return {
@@ -230,17 +235,15 @@ DIAGNOSE = (
     text: panel ? panel.innerText.replace(/\\s+/g, ' ').slice(0, 300) : '',
   };
 }
-""".replace("%s", json.dumps(CLASS_NAMES))
-    .replace("BARS", json.dumps(PROBABILITY_BARS))
-    .replace("ANSWER", json.dumps(ANSWER))
+"""
 )
-PREVIEW_SRC = """
+PREVIEW_SRC = page_js("""
 (tab) => {
   const panel = document.querySelectorAll('[data-testid="stTabPanel"]')[tab];
   const answer = panel && panel.querySelector(ANSWER);
   return answer ? answer.dataset.input : '';
 }
-""".replace("ANSWER", json.dumps(ANSWER))
+""")
 
 
 class StaleUI(Exception):

@@ -29,7 +29,8 @@ from model.io import load_model, model_bytes
 from model.network import MLP
 from model.predict_view import predict_image, read_upload
 from model.store import load_default
-from tests.answers import answer_blocks, captions, shown_figures
+from tests.answers import answer_blocks, captions
+from tests.answers import shown_figures as metrics  # st.metric values and the Predict answer's figures
 from tests.conftest import REPO
 from tests.synthetic import blocks, trousers
 
@@ -49,10 +50,6 @@ def texts(elements) -> list[str]:
 
 def no_exception(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
-
-
-def metrics(at: AppTest) -> dict[str, list[str]]:
-    return shown_figures(at)  # st.metric values and the Predict answer's figures
 
 
 # ======================================================================= images to upload

@@ -32,7 +32,8 @@ from model.predict_view import (
     verdict,
 )
 from model.store import load_default
-from tests.answers import answer_blocks, captions, images, shown_figures, stats, verdict_of
+from tests.answers import answer_blocks, captions, images, stats, verdict_of
+from tests.answers import shown_figures as metrics  # st.metric values and the Predict answer's figures
 from tests.conftest import REAL_DATA
 from tests.synthetic import trousers
 
@@ -255,10 +256,6 @@ def run_page(monkeypatch, data_dir: Path | str, **state) -> AppTest:
     for k, v in state.items():
         at.session_state[k] = v
     return at.run()
-
-
-def metrics(at: AppTest) -> dict[str, list[str]]:
-    return shown_figures(at)  # st.metric values and the Predict answer's figures
 
 
 def chart_order(at: AppTest, i: int = 0) -> list[str]:

@@ -138,10 +138,8 @@ def curves(job: TrainingJob) -> None:
         st.line_chart(curve, x="seen", y="smoothed train loss", height=180, x_label="images seen")
 
 
-@st.fragment(run_every=LIVE_EVERY)
-def live_view() -> None:
-    """Progress, speed and curves, refreshed every LIVE_EVERY seconds while the run goes on."""
-    job = ui.current_job()
+def run_view(job: TrainingJob) -> None:
+    """Progress, speed, a Stop button while it trains, and the curves."""
     job.heartbeat()
     p = job.progress
     st.progress(p.fraction if p else 0.0, text=status_line(job))
@@ -149,17 +147,16 @@ def live_view() -> None:
         job.stop()
     if job.trainer is not None:
         curves(job)
+
+
+@st.fragment(run_every=LIVE_EVERY)
+def live_view() -> None:
+    """The run view, refreshed every LIVE_EVERY seconds while the run goes on."""
+    job = ui.current_job()
+    run_view(job)
     if not job.alive and st.session_state.get("shown_job") != id(job):
         st.session_state.shown_job = id(job)
         st.rerun()  # the run ended: redraw the whole page with its results
-
-
-def finished_view(job: TrainingJob) -> None:
-    """The last state of a run that no longer trains: no timer, so an open page costs nothing."""
-    p = job.progress
-    st.progress(p.fraction if p else 0.0, text=status_line(job))
-    if job.trainer is not None:
-        curves(job)
 
 
 def results(job: TrainingJob) -> None:
@@ -247,6 +244,6 @@ if job is None:
 elif job.alive or st.session_state.get("shown_job") != id(job):
     live_view()  # ticks every LIVE_EVERY s; redraws the page once when the run ends
 else:
-    finished_view(job)
+    run_view(job)  # the run no longer trains: no timer, so an open page costs nothing
 if job is not None and not job.alive and job.state != "created":
     results(job)
