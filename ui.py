@@ -20,9 +20,11 @@ from model.data import Dataset, dataset_available, load_fashion_mnist, resolve_d
 from model.errors import FashionError
 from model.io import load_model
 from model.jobs import FOREGROUND, TrainingJob
+from model.live_chart import BATCH_SERIES, SERIES_COLORS, loss_axis_values, y_range
 from model.metrics import Evaluation, evaluate
 from model.network import MLP
 from model.store import ModelStore, load_default
+from model.train_view import curve_frames
 
 DEFAULT_LABEL = "Shipped default"
 LIVE_LABEL = "Live: the model training now"
@@ -247,48 +249,45 @@ def model_card(net: MLP) -> None:
 
 
 # ----- charts -----------------------------------------------------------------------
-def history_frames(history: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(loss, accuracy) per epoch, long format for Altair, from a History dict."""
-    epochs = history.get("epoch", [])
-    rows_loss, rows_acc = [], []
-    for split in ("train", "val"):
-        for e, loss, acc in zip(epochs, history.get(f"{split}_loss", []), history.get(f"{split}_acc", [])):
-            if loss is not None:
-                rows_loss.append({"epoch": e, "split": split, "loss": loss})
-            if acc is not None:
-                rows_acc.append({"epoch": e, "split": split, "accuracy": acc})
-    return pd.DataFrame(rows_loss, columns=["epoch", "split", "loss"]), pd.DataFrame(
-        rows_acc, columns=["epoch", "split", "accuracy"]
-    )
+def _series_color(frame: pd.DataFrame) -> alt.Color:
+    names = [n for n in SERIES_COLORS if n in set(frame["series"])]
+    scale = alt.Scale(domain=names, range=[SERIES_COLORS[n] for n in names])
+    return alt.Color("series:N", title=None, scale=scale, legend=alt.Legend(orient="bottom", direction="horizontal"))
 
 
-def learning_curves(history: dict, key: str = "") -> None:
-    """Loss and accuracy curves side by side (train and validation)."""
-    loss, acc = history_frames(history)
-    if loss.empty:
+def learning_curves(history: dict, per_epoch: int | None = None) -> None:
+    """Loss and accuracy side by side, interactive; the live view's lines, names and colours.
+
+    ``per_epoch`` (training images per epoch) adds the smoothed per-batch loss to the loss chart.
+    """
+    loss, acc = curve_frames(history, per_epoch)
+    if loss.empty and acc.empty:
         st.caption("No finished epoch yet.")
         return
-    left, right = st.columns(2)
-    left.altair_chart(
-        alt.Chart(loss)
-        .mark_line(point=True)
-        .encode(
-            x=alt.X("epoch:Q", axis=alt.Axis(format="d", tickMinStep=1)),
-            y=alt.Y("loss:Q", scale=alt.Scale(zero=False)),
-            color="split:N",
-        ),
-        width="stretch",
-    )
-    right.altair_chart(
+    x = alt.X("epoch:Q", title="epoch", axis=alt.Axis(format="d", tickMinStep=1))
+    values = loss_axis_values(history, per_epoch) if per_epoch else None
+    y_scale = alt.Scale(domain=list(y_range(values, False))) if values else alt.Scale(zero=False)
+    tooltip = ["series:N", alt.Tooltip("epoch:Q", format=".2f"), alt.Tooltip("value:Q", format=".4f")]
+    base = alt.Chart(loss).encode(x=x, y=alt.Y("value:Q", title="loss", scale=y_scale), color=_series_color(loss))
+    loss_chart = alt.layer(
+        base.transform_filter(alt.datum.series == BATCH_SERIES).mark_line(strokeWidth=1, clip=True),
+        base.transform_filter(alt.datum.series != BATCH_SERIES).mark_line(point=True, clip=True),
+    ).encode(tooltip=tooltip)
+    # A layer too, though a single one: Vega lays out layered charts a little differently, and the
+    # two plots should line up side by side.
+    acc_chart = alt.layer(
         alt.Chart(acc)
         .mark_line(point=True)
         .encode(
-            x=alt.X("epoch:Q", axis=alt.Axis(format="d", tickMinStep=1)),
-            y=alt.Y("accuracy:Q", scale=alt.Scale(zero=False), axis=alt.Axis(format="%")),
-            color="split:N",
-        ),
-        width="stretch",
+            x=x,
+            y=alt.Y("value:Q", title="accuracy", scale=alt.Scale(zero=False), axis=alt.Axis(format="%")),
+            color=_series_color(acc),
+            tooltip=["series:N", "epoch:Q", alt.Tooltip("value:Q", format=".2%")],
+        )
     )
+    left, right = st.columns(2)
+    left.altair_chart(loss_chart.properties(title="Loss"), width="stretch", height=300)
+    right.altair_chart(acc_chart.properties(title="Accuracy"), width="stretch", height=300)
 
 
 # ----- training status in the sidebar -------------------------------------------------

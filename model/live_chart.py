@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from html import escape
 
 TRAIN_COLOR, VAL_COLOR, SMOOTH_COLOR = "#e4572e", "#1f77b4", "#f2ab96"
+BATCH_SERIES = "per batch (smoothed)"
+# The finished run's interactive charts use the same names and colours, so nothing jumps at the end.
+SERIES_COLORS = {BATCH_SERIES: SMOOTH_COLOR, "train": TRAIN_COLOR, "validation": VAL_COLOR}
 WIDTH, HEIGHT = 400, 200
 LEFT, RIGHT, TOP, BOTTOM = 50, 12, 30, 30  # plot margins in px: tick labels, title row, x label
 FONT = 'font-family="sans-serif" font-size="11" fill="#555"'
@@ -38,7 +41,8 @@ def finite_points(series: Series) -> list[tuple[float, float]]:
     ]
 
 
-def _y_range(values: list[float], percent: bool) -> tuple[float, float]:
+def y_range(values: list[float], percent: bool) -> tuple[float, float]:
+    """Axis limits for these values with a little room (also used by the finished run's charts)."""
     lo, hi = min(values), max(values)
     if hi - lo < 1e-9:  # a flat line: give it some room instead of dividing by zero
         pad = 0.01 if percent else max(abs(hi) * 0.1, 0.1)
@@ -72,7 +76,7 @@ def svg_chart(
     drawn = [(s, finite_points(s)) for s in series]
     values = [y for _, pts in drawn for _, y in pts] if y_from is None else [v for v in y_from if math.isfinite(v)]
     x_max = max([1.0] + [x for _, pts in drawn for x, _ in pts])
-    y_lo, y_hi = _y_range(values, percent) if values else (0.0, 1.0)
+    y_lo, y_hi = y_range(values, percent) if values else (0.0, 1.0)
     pw, ph = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def px(x: float) -> float:
@@ -122,28 +126,37 @@ def svg_img(svg: str, alt: str) -> str:
     return f'<img src="data:image/svg+xml;base64,{data}" alt="{escape(alt)}" style="max-width:100%;height:auto">'
 
 
+def loss_axis_values(history: dict, per_epoch: int) -> list[float] | None:
+    """The loss values the y axis should span (None: all of them).
+
+    Once an epoch is done this leaves out the first half epoch of per-batch loss: the loss falls
+    steeply at the start and would flatten the rest of the curve.
+    """
+    if not history.get("epoch"):
+        return None
+    values = [y for y in history.get("train_loss", []) + history.get("val_loss", []) if y is not None]
+    seen = [s / max(per_epoch, 1) for s in history.get("batch_seen", [])]
+    values += [y for x, y in zip(seen, history.get("batch_loss", [])) if x >= 0.5 and y is not None]
+    return [v for v in values if math.isfinite(v)] or None
+
+
 def live_curves_html(history: dict, per_epoch: int) -> str:
     """Loss and accuracy so far, side by side; x in epochs (``per_epoch`` training images each).
 
-    The loss chart also shows the smoothed per-batch training loss, so it moves within an epoch. Its
-    y axis leaves out the first half epoch once an epoch is done: the loss falls steeply at the start
-    and would flatten the rest of the curve.
+    The loss chart also shows the smoothed per-batch training loss, so it moves within an epoch; its
+    y axis spans ``loss_axis_values``.
     """
     epochs = history.get("epoch", [])
     seen = [s / max(per_epoch, 1) for s in history.get("batch_seen", [])]
     batch = history.get("batch_loss", [])
-    y_from = None
-    if epochs:
-        y_from = [y for y in history.get("train_loss", []) + history.get("val_loss", []) if y is not None]
-        y_from += [y for x, y in zip(seen, batch) if x >= 0.5 and y is not None]
     loss = svg_chart(
         [
-            Series("per batch (smoothed)", seen, batch, SMOOTH_COLOR, points=False),
+            Series(BATCH_SERIES, seen, batch, SMOOTH_COLOR, points=False),
             Series("train", epochs, history.get("train_loss", []), TRAIN_COLOR),
             Series("validation", epochs, history.get("val_loss", []), VAL_COLOR),
         ],
         "Loss",
-        y_from=y_from,
+        y_from=loss_axis_values(history, per_epoch),
     )
     acc = svg_chart(
         [

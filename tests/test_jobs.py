@@ -7,7 +7,8 @@ import pytest
 
 from model.config import TrainConfig
 from model.jobs import Foreground, Slots, TrainingJob
-from model.train_view import batch_curve, format_seconds, status_line
+from model.live_chart import BATCH_SERIES, SERIES_COLORS
+from model.train_view import curve_frames, format_seconds, status_line
 from tests.synthetic import dataset
 
 DS = dataset()
@@ -116,8 +117,34 @@ def test_invalid_config_is_refused_before_a_thread_starts():
 
 def test_view_helpers():
     assert format_seconds(75.4) == "1:15" and format_seconds(-3) == "0:00"
-    df = batch_curve({"batch_seen": [1, 2, 3], "batch_loss": [2.0, 1.5]})
-    assert list(df["smoothed train loss"]) == [2.0, 1.5]
+
+
+def test_curve_frames_hold_the_live_views_lines():
+    history = {
+        "epoch": [1, 2],
+        "train_loss": [1.0, 0.5],
+        "val_loss": [1.2, float("nan")],
+        "train_acc": [0.6, 0.8],
+        "val_acc": [0.55, None],
+        "batch_seen": [100, 200, 300],
+        "batch_loss": [2.0, 1.5],  # one shorter: pairs stop at the shorter list
+    }
+    loss, acc = curve_frames(history, per_epoch=200)
+    rows = set(map(tuple, loss.itertuples(index=False)))
+    assert rows == {
+        (1, "train", 1.0), (2, "train", 0.5), (1, "validation", 1.2),  # the NaN validation loss is left out
+        (0.5, BATCH_SERIES, 2.0), (1.0, BATCH_SERIES, 1.5),  # images seen / images per epoch
+    }  # fmt: skip
+    assert set(map(tuple, acc.itertuples(index=False))) == {
+        (1, "train", 0.6),
+        (2, "train", 0.8),
+        (1, "validation", 0.55),
+    }
+    assert set(acc["series"]) <= set(SERIES_COLORS) and set(loss["series"]) <= set(SERIES_COLORS)
+    loss_only_epochs, _ = curve_frames(history)  # no images-per-epoch figure: no per-batch line
+    assert BATCH_SERIES not in set(loss_only_epochs["series"]) and len(loss_only_epochs) == 3
+    empty_loss, empty_acc = curve_frames({})
+    assert empty_loss.empty and empty_acc.empty and list(empty_loss.columns) == ["epoch", "series", "value"]
 
 
 def test_abandoned_sessions_leave_no_threads_behind():

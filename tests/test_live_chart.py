@@ -6,7 +6,16 @@ import base64
 import math
 import re
 
-from model.live_chart import HEIGHT, WIDTH, Series, finite_points, live_curves_html, svg_chart
+from model.live_chart import (
+    HEIGHT,
+    WIDTH,
+    Series,
+    finite_points,
+    live_curves_html,
+    loss_axis_values,
+    svg_chart,
+    y_range,
+)
 
 
 def polylines(svg: str) -> list[list[tuple[float, float]]]:
@@ -63,3 +72,12 @@ def test_live_curves_html_has_both_charts_with_the_history():
     assert len(smoothed) == 4 and len(train) == 2 and len(val) == 2
     assert math.isclose(smoothed[2][0], train[0][0], abs_tol=0.2)  # 1000 images seen = the end of epoch 1
     assert "<script" not in html
+
+
+def test_loss_axis_leaves_out_the_steep_first_half_epoch_once_an_epoch_is_done():
+    history = {"batch_seen": [50, 100, 150, 200], "batch_loss": [9.0, 8.0, 1.0, 0.9]}
+    assert loss_axis_values(history, per_epoch=200) is None  # no epoch yet: the axis spans every value
+    history |= {"epoch": [1], "train_loss": [0.8], "val_loss": [float("nan")]}
+    assert sorted(loss_axis_values(history, per_epoch=200)) == [0.8, 0.9, 1.0, 8.0]  # 9.0 came at 0.25 epochs
+    lo, hi = y_range([0.8, 1.0], percent=False)
+    assert lo < 0.8 and hi > 1.0 and hi - lo < 0.3  # a little room, not the whole range from zero

@@ -57,7 +57,9 @@ def test_metrics_page_shows_scores_table_and_galleries(real_data):
     true, pred = by_label(at.selectbox, "True class"), by_label(at.selectbox, "Predicted class")
     assert true.value != pred.value
     assert len(at.get("image")) == 3  # confusion matrix and two galleries
-    assert any(c.value.startswith("Validation far below train") for c in at.caption)  # learning curves
+    # learning curves: the shipped model trained on every image, with no validation split to show
+    assert any("no validation split" in c.value for c in at.caption)
+    assert not any(c.value.startswith("Validation far below train") for c in at.caption)
     assert any(b.label == "Download as CSV" for b in at.get("download_button"))
 
 
@@ -79,6 +81,19 @@ def test_metrics_page_notes_a_model_without_history(real_data, monkeypatch):
     at = run(METRICS)
     assert_clean(at)
     assert any("no training history" in i.value for i in at.info)
+
+
+def test_metrics_page_reads_validation_curves_when_the_model_has_them(real_data, monkeypatch):
+    import ui
+
+    net = MLP([784, 32, 10], ["relu"])
+    net.meta = {"history": {"epoch": [1, 2], "train_loss": [1.0, 0.6], "train_acc": [0.6, 0.7],
+                            "val_loss": [1.1, 0.8], "val_acc": [0.55, 0.65]}}  # fmt: skip
+    monkeypatch.setattr(ui, "_default_model", lambda: net)
+    at = run(METRICS)
+    assert_clean(at)
+    assert any(c.value.startswith("Validation far below train") for c in at.caption)
+    assert not any("no validation split" in c.value for c in at.caption)
 
 
 # ----------------------------------------------------------------------------- Explore

@@ -11,7 +11,7 @@ from model.io import model_bytes
 from model.jobs import TrainingJob
 from model.live_chart import live_curves_html
 from model.pipeline import cli_command
-from model.train_view import batch_curve, status_line
+from model.train_view import status_line
 
 ui.setup_page(
     "Train",
@@ -132,10 +132,7 @@ def curves(job: TrainingJob) -> None:
     if job.alive:
         st.html(live_curves_html(history, job.trainer.n))
         return
-    ui.learning_curves(history)
-    curve = batch_curve(history)
-    if len(curve) > 1:
-        st.line_chart(curve, x="seen", y="smoothed train loss", height=180, x_label="images seen")
+    ui.learning_curves(history, job.trainer.n)
 
 
 def run_view(job: TrainingJob) -> None:

@@ -111,8 +111,14 @@ def training_history(net: MLP) -> None:
     if not history.get("epoch"):
         st.info("This model has no training history (it was saved without one), so there are no curves to show.")
         return
-    ui.learning_curves(history, key="metrics")
-    st.caption("Validation far below train means overfitting; both still rising means more epochs would help.")
+    ui.learning_curves(history)
+    if any(v is not None for v in history.get("val_acc", [])):
+        st.caption("Validation far below train means overfitting; both still rising means more epochs would help.")
+    else:
+        st.caption(
+            "This model was trained with no validation split (on every training image), so there are only "
+            "training curves; the test scores above are its held-out check."
+        )
 
 
 ui.setup_page(
