@@ -18,6 +18,7 @@ from model.errors import ImageError, PredictionError
 from model.images import is_blank
 from model.network import MLP
 from model.predict_view import (
+    SALIENCY_EDGES,
     answer_html,
     as_image28,
     class_order,
@@ -301,7 +302,11 @@ def test_upload_predicts_and_bad_files_keep_the_page_usable(monkeypatch, tmp_pat
     assert not at.exception
     assert metrics(at)["Prediction"] == ["Trouser"]
     (answer,) = answer_blocks(at)
-    assert "Saliency map: the hotter a pixel" in answer and captions(answer)[1] == "Saliency for Trouser"
+    assert (
+        "Saliency map: the hotter a pixel" in answer
+        and SALIENCY_EDGES in answer
+        and captions(answer)[1] == "Saliency for Trouser"
+    )
     assert len(at.image) == 1 and len(images(answer)) == 2  # the upload preview; model input and saliency
 
     at.get("file_uploader")[0].clear().upload("bad.png", b"this is not an image", "image/png")
