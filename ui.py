@@ -245,7 +245,7 @@ def model_card(net: MLP) -> None:
         details.append(f"in {meta['train_seconds']:.0f} s over {meta.get('epochs_trained', '?')} epochs")
     st.caption(" · ".join(details))
     if meta.get("command"):
-        st.code(meta["command"], language="bash")
+        st.code(meta["command"], language="bash", wrap_lines=True)
 
 
 # ----- charts -----------------------------------------------------------------------

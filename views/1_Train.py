@@ -230,7 +230,7 @@ def share_link() -> None:
         return
     base = (st.context.url or "").split("?")[0]
     st.caption("Share these settings (the link leaves out your private workspace):")
-    st.code(f"{base}?{query}" if query else base, language=None)
+    st.code(f"{base}?{query}" if query else base, language=None, wrap_lines=True)
 
 
 share_link()
