@@ -287,7 +287,10 @@ def learning_curves(history: dict, per_epoch: int | None = None) -> None:
     )
     left, right = st.columns(2)
     left.altair_chart(loss_chart.properties(title="Loss"), width="stretch", height=300)
-    right.altair_chart(acc_chart.properties(title="Accuracy"), width="stretch", height=300)
+    if acc.empty:  # stopped inside the first epoch: only the per-batch loss exists
+        right.caption("Accuracy is measured at the end of each epoch; no epoch finished.")
+    else:
+        right.altair_chart(acc_chart.properties(title="Accuracy"), width="stretch", height=300)
 
 
 # ----- training status in the sidebar -------------------------------------------------

@@ -99,3 +99,21 @@ def test_share_link_leaves_out_the_workspace(real_data):
     link = at.code[-1].value
     assert "activation=sigmoid" in link and "lr=1.0" in link and "ws=" not in link
     assert at.query_params["ws"]
+
+
+def test_curves_of_a_run_stopped_in_its_first_epoch():
+    """Only the per-batch loss exists: its chart shows, the accuracy side says why it is empty."""
+
+    def page():
+        import ui
+
+        ui.learning_curves({"epoch": [], "batch_seen": [128, 256, 384], "batch_loss": [2.3, 2.1, 1.9]}, 1000)
+        ui.learning_curves({})
+
+    at = AppTest.from_function(page, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    charts = at.get("vega_lite_chart")
+    assert len(charts) == 1, [c.type for c in charts]
+    captions = [c.value for c in at.caption]
+    assert any("no epoch finished" in c for c in captions) and "No finished epoch yet." in captions
