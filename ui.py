@@ -20,7 +20,7 @@ from model.data import Dataset, dataset_available, load_fashion_mnist, resolve_d
 from model.errors import FashionError
 from model.io import load_model
 from model.jobs import FOREGROUND, TrainingJob
-from model.live_chart import BATCH_SERIES, SERIES_COLORS, loss_axis_values, y_range
+from model.live_chart import BATCH_SERIES, SERIES_COLORS, curve_series, loss_axis_values, y_range
 from model.metrics import Evaluation, evaluate
 from model.network import MLP
 from model.store import ModelStore, load_default
@@ -260,12 +260,13 @@ def learning_curves(history: dict, per_epoch: int | None = None) -> None:
 
     ``per_epoch`` (training images per epoch) adds the smoothed per-batch loss to the loss chart.
     """
-    loss, acc = curve_frames(history, per_epoch)
+    loss_series, acc_series = curve_series(history, per_epoch)
+    loss, acc = curve_frames((loss_series, acc_series))
     if loss.empty and acc.empty:
         st.caption("No finished epoch yet.")
         return
     x = alt.X("epoch:Q", title="epoch", axis=alt.Axis(format="d", tickMinStep=1))
-    values = loss_axis_values(history, per_epoch) if per_epoch else None
+    values = loss_axis_values(loss_series) if per_epoch else None
     y_scale = alt.Scale(domain=list(y_range(values, False))) if values else alt.Scale(zero=False)
     tooltip = ["series:N", alt.Tooltip("epoch:Q", format=".2f"), alt.Tooltip("value:Q", format=".4f")]
     base = alt.Chart(loss).encode(x=x, y=alt.Y("value:Q", title="loss", scale=y_scale), color=_series_color(loss))
@@ -273,6 +274,11 @@ def learning_curves(history: dict, per_epoch: int | None = None) -> None:
         base.transform_filter(alt.datum.series == BATCH_SERIES).mark_line(strokeWidth=1, clip=True),
         base.transform_filter(alt.datum.series != BATCH_SERIES).mark_line(point=True, clip=True),
     ).encode(tooltip=tooltip)
+    left, right = st.columns(2)
+    left.altair_chart(loss_chart.properties(title="Loss"), width="stretch", height=300)
+    if acc.empty:  # stopped inside the first epoch: only the per-batch loss exists
+        right.caption("Accuracy is measured at the end of each epoch; no epoch finished.")
+        return
     # A layer too, though a single one: Vega lays out layered charts a little differently, and the
     # two plots should line up side by side.
     acc_chart = alt.layer(
@@ -285,12 +291,7 @@ def learning_curves(history: dict, per_epoch: int | None = None) -> None:
             tooltip=["series:N", "epoch:Q", alt.Tooltip("value:Q", format=".2%")],
         )
     )
-    left, right = st.columns(2)
-    left.altair_chart(loss_chart.properties(title="Loss"), width="stretch", height=300)
-    if acc.empty:  # stopped inside the first epoch: only the per-batch loss exists
-        right.caption("Accuracy is measured at the end of each epoch; no epoch finished.")
-    else:
-        right.altair_chart(acc_chart.properties(title="Accuracy"), width="stretch", height=300)
+    right.altair_chart(acc_chart.properties(title="Accuracy"), width="stretch", height=300)
 
 
 # ----- training status in the sidebar -------------------------------------------------

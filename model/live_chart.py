@@ -17,6 +17,7 @@ TRAIN_COLOR, VAL_COLOR, SMOOTH_COLOR = "#e4572e", "#1f77b4", "#f2ab96"
 BATCH_SERIES = "per batch (smoothed)"
 # The finished run's interactive charts use the same names and colours, so nothing jumps at the end.
 SERIES_COLORS = {BATCH_SERIES: SMOOTH_COLOR, "train": TRAIN_COLOR, "validation": VAL_COLOR}
+SPLITS = (("train", "train"), ("validation", "val"))  # (series name, history key prefix)
 WIDTH, HEIGHT = 400, 200
 LEFT, RIGHT, TOP, BOTTOM = 50, 12, 30, 30  # plot margins in px: tick labels, title row, x label
 FONT = 'font-family="sans-serif" font-size="11" fill="#555"'
@@ -126,18 +127,32 @@ def svg_img(svg: str, alt: str) -> str:
     return f'<img src="data:image/svg+xml;base64,{data}" alt="{escape(alt)}" style="max-width:100%;height:auto">'
 
 
-def loss_axis_values(history: dict, per_epoch: int) -> list[float] | None:
-    """The loss values the y axis should span (None: all of them).
+def curve_series(history: dict, per_epoch: int | None) -> tuple[list[Series], list[Series]]:
+    """The learning curves' lines, (loss, accuracy); x in epochs.
+
+    Train and validation per epoch and, for the loss when ``per_epoch`` (training images per epoch)
+    is given, the smoothed per-batch loss. The live SVGs and the finished run's charts both draw these.
+    """
+    epochs = history.get("epoch", [])
+    loss = [Series(name, epochs, history.get(f"{key}_loss", []), SERIES_COLORS[name]) for name, key in SPLITS]
+    acc = [Series(name, epochs, history.get(f"{key}_acc", []), SERIES_COLORS[name]) for name, key in SPLITS]
+    if per_epoch is not None:
+        seen = [s / max(per_epoch, 1) for s in history.get("batch_seen", [])]
+        batch = Series(BATCH_SERIES, seen, history.get("batch_loss", []), SMOOTH_COLOR, points=False)
+        loss.insert(0, batch)
+    return loss, acc
+
+
+def loss_axis_values(loss: list[Series]) -> list[float] | None:
+    """The loss values the y axis should span (None: all of them), from ``curve_series``'s loss lines.
 
     Once an epoch is done this leaves out the first half epoch of per-batch loss: the loss falls
     steeply at the start and would flatten the rest of the curve.
     """
-    if not history.get("epoch"):
+    if not any(s.xs for s in loss if s.name != BATCH_SERIES):
         return None
-    values = [y for y in history.get("train_loss", []) + history.get("val_loss", []) if y is not None]
-    seen = [s / max(per_epoch, 1) for s in history.get("batch_seen", [])]
-    values += [y for x, y in zip(seen, history.get("batch_loss", [])) if x >= 0.5 and y is not None]
-    return [v for v in values if math.isfinite(v)] or None
+    values = [y for s in loss for x, y in finite_points(s) if s.name != BATCH_SERIES or x >= 0.5]
+    return values or None
 
 
 def live_curves_html(history: dict, per_epoch: int) -> str:
@@ -146,26 +161,9 @@ def live_curves_html(history: dict, per_epoch: int) -> str:
     The loss chart also shows the smoothed per-batch training loss, so it moves within an epoch; its
     y axis spans ``loss_axis_values``.
     """
-    epochs = history.get("epoch", [])
-    seen = [s / max(per_epoch, 1) for s in history.get("batch_seen", [])]
-    batch = history.get("batch_loss", [])
-    loss = svg_chart(
-        [
-            Series(BATCH_SERIES, seen, batch, SMOOTH_COLOR, points=False),
-            Series("train", epochs, history.get("train_loss", []), TRAIN_COLOR),
-            Series("validation", epochs, history.get("val_loss", []), VAL_COLOR),
-        ],
-        "Loss",
-        y_from=loss_axis_values(history, per_epoch),
-    )
-    acc = svg_chart(
-        [
-            Series("train", epochs, history.get("train_acc", []), TRAIN_COLOR),
-            Series("validation", epochs, history.get("val_acc", []), VAL_COLOR),
-        ],
-        "Accuracy",
-        percent=True,
-    )
+    loss_series, acc_series = curve_series(history, per_epoch)
+    loss = svg_chart(loss_series, "Loss", y_from=loss_axis_values(loss_series))
+    acc = svg_chart(acc_series, "Accuracy", percent=True)
     return (
         '<div aria-label="Learning curves so far" style="display:flex;gap:1.5rem;flex-wrap:wrap">'
         + svg_img(loss, "Loss so far: per batch (smoothed), and train and validation loss per epoch")

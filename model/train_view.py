@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
 from .jobs import TrainingJob
-from .live_chart import BATCH_SERIES
+from .live_chart import Series, finite_points
 
 
 def format_seconds(seconds: float) -> str:
@@ -35,23 +33,12 @@ def status_line(job: TrainingJob) -> str:
     return text
 
 
-def curve_frames(history: dict, per_epoch: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(loss, accuracy) learning curves in long format: columns ``epoch``, ``series``, ``value``.
+def curve_frames(series: tuple[list[Series], list[Series]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``curve_series``'s (loss, accuracy) lines as long-format frames: ``epoch``, ``series``, ``value``.
 
-    Series are "train" and "validation" per epoch (missing or non-finite values left out) and, for
-    the loss when ``per_epoch`` (training images per epoch) is given, the smoothed per-batch loss
-    with a fractional epoch: the same lines as the live view's charts.
+    Missing and non-finite values are left out, as in the live view's charts.
     """
-    loss_rows, acc_rows = [], []
-    epochs = history.get("epoch", [])
-    for name, split in (("train", "train"), ("validation", "val")):
-        for rows, metric in ((loss_rows, "loss"), (acc_rows, "acc")):
-            for e, v in zip(epochs, history.get(f"{split}_{metric}", [])):
-                if v is not None and math.isfinite(v):
-                    rows.append((e, name, v))
-    if per_epoch:
-        for seen, v in zip(history.get("batch_seen", []), history.get("batch_loss", [])):
-            if v is not None and math.isfinite(v):
-                loss_rows.append((seen / per_epoch, BATCH_SERIES, v))
     columns = ["epoch", "series", "value"]
-    return pd.DataFrame(loss_rows, columns=columns), pd.DataFrame(acc_rows, columns=columns)
+    return tuple(  # type: ignore[return-value]
+        pd.DataFrame([(x, s.name, y) for s in lines for x, y in finite_points(s)], columns=columns) for lines in series
+    )

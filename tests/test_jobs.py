@@ -7,7 +7,7 @@ import pytest
 
 from model.config import TrainConfig
 from model.jobs import Foreground, Slots, TrainingJob
-from model.live_chart import BATCH_SERIES, SERIES_COLORS
+from model.live_chart import BATCH_SERIES, SERIES_COLORS, curve_series
 from model.train_view import curve_frames, format_seconds, status_line
 from tests.synthetic import dataset
 
@@ -129,7 +129,7 @@ def test_curve_frames_hold_the_live_views_lines():
         "batch_seen": [100, 200, 300],
         "batch_loss": [2.0, 1.5],  # one shorter: pairs stop at the shorter list
     }
-    loss, acc = curve_frames(history, per_epoch=200)
+    loss, acc = curve_frames(curve_series(history, per_epoch=200))
     rows = set(map(tuple, loss.itertuples(index=False)))
     assert rows == {
         (1, "train", 1.0), (2, "train", 0.5), (1, "validation", 1.2),  # the NaN validation loss is left out
@@ -141,9 +141,11 @@ def test_curve_frames_hold_the_live_views_lines():
         (1, "validation", 0.55),
     }
     assert set(acc["series"]) <= set(SERIES_COLORS) and set(loss["series"]) <= set(SERIES_COLORS)
-    loss_only_epochs, _ = curve_frames(history)  # no images-per-epoch figure: no per-batch line
+    loss_only_epochs, _ = curve_frames(
+        curve_series(history, per_epoch=None)
+    )  # no images-per-epoch figure: no per-batch line
     assert BATCH_SERIES not in set(loss_only_epochs["series"]) and len(loss_only_epochs) == 3
-    empty_loss, empty_acc = curve_frames({})
+    empty_loss, empty_acc = curve_frames(curve_series({}, per_epoch=None))
     assert empty_loss.empty and empty_acc.empty and list(empty_loss.columns) == ["epoch", "series", "value"]
 
 

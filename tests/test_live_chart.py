@@ -10,6 +10,7 @@ from model.live_chart import (
     HEIGHT,
     WIDTH,
     Series,
+    curve_series,
     finite_points,
     live_curves_html,
     loss_axis_values,
@@ -76,8 +77,13 @@ def test_live_curves_html_has_both_charts_with_the_history():
 
 def test_loss_axis_leaves_out_the_steep_first_half_epoch_once_an_epoch_is_done():
     history = {"batch_seen": [50, 100, 150, 200], "batch_loss": [9.0, 8.0, 1.0, 0.9]}
-    assert loss_axis_values(history, per_epoch=200) is None  # no epoch yet: the axis spans every value
+    assert loss_axis_values(curve_series(history, per_epoch=200)[0]) is None  # no epoch yet: the axis spans every value
     history |= {"epoch": [1], "train_loss": [0.8], "val_loss": [float("nan")]}
-    assert sorted(loss_axis_values(history, per_epoch=200)) == [0.8, 0.9, 1.0, 8.0]  # 9.0 came at 0.25 epochs
+    assert sorted(loss_axis_values(curve_series(history, per_epoch=200)[0])) == [
+        0.8,
+        0.9,
+        1.0,
+        8.0,
+    ]  # 9.0 came at 0.25 epochs
     lo, hi = y_range([0.8, 1.0], percent=False)
     assert lo < 0.8 and hi > 1.0 and hi - lo < 0.3  # a little room, not the whole range from zero
