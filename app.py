@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from ui import PAGES
+from ui.frame import HOME, PAGES
 
-home = st.Page("home.py", title="Home", icon=":material/home:", default=True)
+home = st.Page(HOME, title="Home", icon=":material/home:", default=True)
 pages = [st.Page(path, title=title, icon=icon, url_path=title) for path, title, icon, _ in PAGES]
 st.navigation([home, *pages]).run()

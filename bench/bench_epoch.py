@@ -42,10 +42,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from model.config import TrainConfig  # noqa: E402
-from model.data import load_fashion_mnist  # noqa: E402
-from model.network import MLP  # noqa: E402
-from model.trainer import Trainer  # noqa: E402
+from model.datasets.fashion_mnist import load_fashion_mnist  # noqa: E402
+from model.nn.network import MLP  # noqa: E402
+from model.training.config import TrainConfig  # noqa: E402
+from model.training.trainer import Trainer  # noqa: E402
 
 N_IN, N_HID, N_OUT = 784, 128, 10
 BATCH, LR = 128, 1e-3
@@ -408,7 +408,7 @@ def time_predict(runs: int) -> dict:
     out: dict = {}
     weights = REPO / "weights" / "default.npz"
     if weights.exists():
-        from model.io import load_model
+        from model.model_file import load_model
 
         t0 = time.perf_counter()
         net = load_model(weights)
@@ -426,10 +426,10 @@ def time_predict(runs: int) -> dict:
         out["model_build_s"] = time.perf_counter() - t0
         out["model"] = f"fresh MLP {net.describe()} (weights/default.npz not found, so no model load time)"
     try:
-        from model.images import preprocess_upload
+        from model.datasets.images import preprocess_upload
     except ImportError as e:
         out["note"] = (
-            f"model.images.preprocess_upload unavailable ({e}); timing predict_proba on a blank 28x28 input only"
+            f"model.datasets.images.preprocess_upload unavailable ({e}); timing predict_proba on a blank 28x28 input only"
         )
         preprocess_upload = None
     png = None

@@ -29,7 +29,7 @@ Streamlit session; never `playwright install`; only 127.0.0.1 traffic):
      back / shown), the server's peak RSS (process tree) and thread count (start, peak, at close,
      end), CPU use of server, browser and the rest of the machine;
   5. closes every session (the trainings are abandoned on purpose: the app must stop them after
-     model.jobs.IDLE_TIMEOUT), waits up to --idle-wait seconds for the server to go idle, always
+     ui.jobs.IDLE_TIMEOUT), waits up to --idle-wait seconds for the server to go idle, always
      stops the server, prints a report with PASS/MISS per target and, with --json, one JSON object
      at the end. Report, JSON, server log and screenshots of failed waits go to artifacts/load/.
 
@@ -65,7 +65,6 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from model.jobs import IDLE_TIMEOUT, SLOTS  # noqa: E402
 from tests.browser_helpers import (  # noqa: E402 - the browser tests' server start and wait helpers
     ANSWER,
     CHROMIUM,
@@ -79,6 +78,7 @@ from tests.browser_helpers import (  # noqa: E402 - the browser tests' server st
     tail,
     wait_for_health,
 )
+from ui.jobs import IDLE_TIMEOUT, SLOTS  # noqa: E402
 
 TARGET_P95_S = 1.0
 SLOT_LIMIT = SLOTS.limit

@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_epoch import BATCH, default_data_dir, epoch_config  # noqa: E402
 
-import model.network as network  # noqa: E402
-from model.data import load_fashion_mnist  # noqa: E402
-from model.trainer import Trainer  # noqa: E402
+import model.nn.network as network  # noqa: E402
+from model.datasets.fashion_mnist import load_fashion_mnist  # noqa: E402
+from model.training.trainer import Trainer  # noqa: E402
 
 PARTS = ("gather", "forward", "loss", "backward", "optimizer")
 

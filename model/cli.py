@@ -25,13 +25,13 @@ from typing import TextIO
 
 import numpy as np
 
-from .config import CHOICES, MAX_LAYERS, MAX_UNITS, PRESETS, RANGES, TrainConfig, parse_hidden
-from .data import CLASS_NAMES, ENV_VAR, load_fashion_mnist
-from .errors import ConfigError, FashionError, ImageError
-from .io import load_model, save_model
-from .trainer import Progress, Trainer
+from model.datasets.fashion_mnist import CLASS_NAMES, ENV_VAR, load_fashion_mnist
+from model.errors import ConfigError, FashionError, ImageError
+from model.model_file import load_model, save_model
+from model.training.config import CHOICES, MAX_LAYERS, MAX_UNITS, PRESETS, RANGES, TrainConfig, parse_hidden
+from model.training.trainer import Progress, Trainer
 
-# model.metrics (and model.pipeline, which uses it) import scikit-learn, ~1 s: they are imported
+# model.training.evaluation (and model.training.pipeline, which uses it) import scikit-learn, ~1 s: they are imported
 # inside the commands that need them, so --help and usage errors answer at once.
 
 PROG = "python -m model"
@@ -338,7 +338,7 @@ def _load_data(args: argparse.Namespace, status: StatusLine):
 
 def _default_out() -> Path:
     """<models folder>/<date>-<time>.npz: the folder the app lists saved models from."""
-    from .store import models_dir
+    from ui.store import models_dir
 
     folder, stamp = models_dir(), datetime.now().strftime("%Y%m%d-%H%M%S")
     path, n = folder / f"{stamp}.npz", 2
@@ -381,7 +381,7 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
     cfg = config_from_args(args)
     out = Path(args.out) if args.out else _default_out()
     _check_writable(out)
-    from .pipeline import finish  # after the checks: it imports scikit-learn, ~1 s
+    from model.training.pipeline import finish  # after the checks: it imports scikit-learn, ~1 s
 
     say = (lambda line: None) if args.quiet else _out
     note = _err if args.quiet else _out  # run messages: on stdout with the log, else stderr
@@ -460,7 +460,7 @@ def _report_rows(report: list[dict]) -> list[list[str]]:
 
 def cmd_evaluate(args: argparse.Namespace, command: str) -> int:
     net = load_model(args.model, name=args.model)
-    from .metrics import evaluate  # after loading: it imports scikit-learn, ~1 s
+    from model.training.evaluation import evaluate  # after loading: it imports scikit-learn, ~1 s
 
     status = StatusLine(sys.stderr, enabled=not args.json and _isatty(sys.stderr))
     dataset = _load_data(args, status)
@@ -497,8 +497,8 @@ def cmd_evaluate(args: argparse.Namespace, command: str) -> int:
 
 
 def _predict_one(net, path: str) -> dict:
-    from .images import preprocess_upload
-    from .metrics import top_k
+    from model.datasets.images import preprocess_upload
+    from model.training.evaluation import top_k
 
     try:
         with open(path, "rb") as f:

@@ -1,4 +1,4 @@
-"""Read the Predict page's answer (one ``st.html`` block, see ``model.predict_view.answer_html``)."""
+"""Read the Predict page's answer (one ``st.html`` block, see ``ui.predict_view.answer_html``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from html import unescape
 import numpy as np
 from PIL import Image
 
-from model.predict_view import ANSWER_LABEL
+from ui.predict_view import ANSWER_LABEL
 
 
 def answer_blocks(at) -> list[str]:

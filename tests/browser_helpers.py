@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from model.predict_view import ANSWER_LABEL, BARS_LABEL
+from ui.predict_view import ANSWER_LABEL, BARS_LABEL
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")

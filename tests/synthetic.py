@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from model.data import Dataset
+from model.datasets.fashion_mnist import Dataset
 
 
 def blocks(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -30,14 +30,14 @@ def test_home_without_data_still_offers_the_model(no_data):
 
 
 def test_train_without_data_explains_how_to_get_it(no_data):
-    at = run("views/1_Train.py")
+    at = run("ui/pages/train.py")
     assert not at.exception
     assert any("FASHION_MNIST_DIR" in i.value for i in at.info)
     assert [b for b in at.button if b.label == "Download Fashion-MNIST"]
 
 
 def test_train_runs_a_tiny_training_to_completion(real_data):
-    at = run("views/1_Train.py")
+    at = run("ui/pages/train.py")
     assert not at.exception
     at.number_input(key="cfg_epochs").set_value(2)
     at.number_input(key="cfg_train_subset").set_value(2000)
@@ -56,7 +56,7 @@ def test_train_runs_a_tiny_training_to_completion(real_data):
 
 
 def test_presets_fill_the_form_and_the_link(real_data):
-    at = run("views/1_Train.py")
+    at = run("ui/pages/train.py")
     best = [b for b in at.button if b.label.startswith("Best recipe")][0]
     best.click().run()
     assert at.text_input(key="cfg_hidden").value == "512,256"
@@ -65,7 +65,7 @@ def test_presets_fill_the_form_and_the_link(real_data):
 
 
 def test_settings_come_from_a_shared_link_and_bad_ones_are_named(real_data):
-    at = run("views/1_Train.py", lr="0.05", activation="tanh", dropout="7")
+    at = run("ui/pages/train.py", lr="0.05", activation="tanh", dropout="7")
     assert not at.exception
     assert at.number_input(key="cfg_lr").value == 0.05
     assert at.selectbox(key="cfg_activation").value == "tanh"
@@ -79,8 +79,8 @@ def test_entry_point_opens_home_with_named_pages(real_data):
 
 
 def test_workspace_token_in_the_link_brings_saved_models_back(real_data, models_dir):
-    from model.network import MLP
-    from model.store import ModelStore
+    from model.nn.network import MLP
+    from ui.store import ModelStore
 
     token = "0123456789abcdef0123456789abcdef"
     ModelStore(models_dir, owner=token).save(MLP([784, 8, 10], ["relu"]), "my-run")  # saved before a restart
@@ -94,7 +94,7 @@ def test_workspace_token_in_the_link_brings_saved_models_back(real_data, models_
 
 
 def test_share_link_leaves_out_the_workspace(real_data):
-    at = run("views/1_Train.py")
+    at = run("ui/pages/train.py")
     [b for b in at.button if b.label.startswith("Tutorial: 128 sigmoid")][0].click().run()
     link = at.code[-1].value
     assert "activation=sigmoid" in link and "lr=1.0" in link and "ws=" not in link
@@ -105,10 +105,10 @@ def test_curves_of_a_run_stopped_in_its_first_epoch():
     """Only the per-batch loss exists: its chart shows, the accuracy side says why it is empty."""
 
     def page():
-        import ui
+        from ui import charts
 
-        ui.learning_curves({"epoch": [], "batch_seen": [128, 256, 384], "batch_loss": [2.3, 2.1, 1.9]}, 1000)
-        ui.learning_curves({})
+        charts.learning_curves({"epoch": [], "batch_seen": [128, 256, 384], "batch_loss": [2.3, 2.1, 1.9]}, 1000)
+        charts.learning_curves({})
 
     at = AppTest.from_function(page, default_timeout=TIMEOUT)
     at.run()

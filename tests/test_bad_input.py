@@ -21,22 +21,22 @@ import pytest
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-import ui
-from model.config import RANGES
+from model.datasets.images import MAX_UPLOAD_BYTES, is_blank, load_image, preprocess_upload
 from model.errors import ImageError
-from model.images import MAX_UPLOAD_BYTES, is_blank, load_image, preprocess_upload
-from model.io import load_model, model_bytes
-from model.network import MLP
-from model.predict_view import predict_image, read_upload
-from model.store import load_default
+from model.model_file import load_model, model_bytes
+from model.nn.network import MLP
+from model.training.config import RANGES
 from tests.answers import answer_blocks, captions
 from tests.answers import shown_figures as metrics  # st.metric values and the Predict answer's figures
 from tests.conftest import REPO
 from tests.synthetic import blocks, trousers
+from ui import models
+from ui.predict_view import predict_image, read_upload
+from ui.store import load_default
 
 TIMEOUT = 60
-HOME, TRAIN, PREDICT = "app.py", "views/1_Train.py", "views/2_Predict.py"
-DATA_PAGES = ("views/1_Train.py", "views/3_Metrics.py", "views/4_Explore.py")
+HOME, TRAIN, PREDICT = "app.py", "ui/pages/train.py", "ui/pages/predict.py"
+DATA_PAGES = ("ui/pages/train.py", "ui/pages/metrics.py", "ui/pages/explore.py")
 START = "FormSubmitter:settings-Start training"
 
 
@@ -359,7 +359,7 @@ def test_home_refuses_bad_model_files_then_imports_a_good_one(home, case):
     at = import_model(home, name, bad_model(case))
     errors = texts(at.error)
     assert any(name in e and BAD_MODELS[case] in e for e in errors), errors
-    assert at.session_state["active_model"] == ui.DEFAULT_LABEL  # the bad file did not become active
+    assert at.session_state["active_model"] == models.DEFAULT_LABEL  # the bad file did not become active
     assert_imports(at)
 
 
@@ -397,7 +397,7 @@ def test_odd_but_harmless_meta_is_shown_on_every_page(monkeypatch, tmp_path, qui
     at.selectbox(key="home_model").select("This session: imported odd.npz").run()
     no_exception(at)
     assert metrics(at)["Architecture"] == ["784-16-10"]
-    for path in ("views/3_Metrics.py", "views/4_Explore.py"):
+    for path in ("ui/pages/metrics.py", "ui/pages/explore.py"):
         other = page(path)
         other.session_state["session_models"] = {"odd": load_model(data, name="odd.npz")}
         other.session_state["active_model"] = "This session: odd"

@@ -33,7 +33,6 @@ from tests.browser_helpers import (  # noqa: E402
     EXCEPTION,
     MAIN,
     PROBABILITY_BARS,
-    REPO,
     VIEWPORT,
     assert_no_exception,
     data_dir,
@@ -57,14 +56,10 @@ if not os.path.exists(CHROMIUM):
 
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
-from model.data import CLASS_NAMES  # noqa: E402
+from model.datasets.fashion_mnist import CLASS_NAMES  # noqa: E402
 
 DATA = data_dir()
 needs_data = pytest.mark.skipif(DATA is None, reason="the real Fashion-MNIST files are not on this machine")
-
-
-def needs_page(filename: str):
-    return pytest.mark.skipif(not (REPO / "views" / filename).exists(), reason=f"views/{filename} does not exist yet")
 
 
 STCORE_PROBE = re.compile(r"^/[^/]+/_stcore/(health|host-config)$")
@@ -159,8 +154,7 @@ def page(browser, server, request):
 
 # ----- 1. every page loads -----------------------------------------------------------------
 # Home last on purpose: a direct link to a page must work on a server where nobody has opened
-# Home yet (Streamlit only switches from the legacy views/ folder navigation to app.py's
-# st.navigation once app.py has run).
+# Home yet (the pages are only known once app.py's st.navigation has run).
 PAGES = [
     ("train", "Train", "Train"),
     ("predict", "Predict", "Predict"),
@@ -244,7 +238,6 @@ ARM_MOUSEUP = """() => { window.__mouseup = null;
   document.addEventListener('mouseup', () => { window.__mouseup = performance.now(); }, {capture: true, once: true}); }"""
 
 
-@needs_page("2_Predict.py")
 def test_predict_draw_stroke_shows_probabilities(page, server):
     goto(page, server, "Predict", timeout=90)
     panel = visible_panel(page)
@@ -304,7 +297,6 @@ def fetch_preview(page, scope) -> np.ndarray:
 UPLOADS = [("white-on-black", 255, 0), ("dark-on-white", 40, 255)]
 
 
-@needs_page("2_Predict.py")
 @pytest.mark.parametrize(("name", "garment", "background"), UPLOADS, ids=[u[0] for u in UPLOADS])
 def test_predict_upload_png(page, server, tmp_path, name, garment, background):
     png = tshirt_png(tmp_path / f"tshirt-{name}.png", garment=garment, background=background)
@@ -333,7 +325,6 @@ def test_predict_upload_png(page, server, tmp_path, name, garment, background):
     screenshot(page, f"predict-upload-{name}")
 
 
-@needs_page("2_Predict.py")
 @needs_data
 def test_predict_test_image_tab(page, server):
     goto(page, server, "Predict", timeout=90)

@@ -19,10 +19,10 @@ import pytest
 from PIL import Image
 
 from model import cli
-from model.config import PRESETS, TrainConfig
-from model.data import OFFICIAL_FILES
-from model.io import load_model
-from model.pipeline import cli_command
+from model.datasets.fashion_mnist import OFFICIAL_FILES
+from model.model_file import load_model
+from model.training.config import PRESETS, TrainConfig
+from model.training.pipeline import cli_command
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_KEYS = ("test_accuracy", "macro_f1", "train_seconds", "epochs", "model")

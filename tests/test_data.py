@@ -1,4 +1,4 @@
-"""Tests for model.data: every reader, every malformed case, download and splits.
+"""Tests for model.datasets.fashion_mnist: every reader, every malformed case, download and splits.
 
 All files are tiny fakes written into tmp_path; only the last test touches the real dataset.
 """
@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model import data
-from model.data import (
+from model.datasets import fashion_mnist as data
+from model.datasets.fashion_mnist import (
     CLASS_NAMES,
     CSV_FILES,
     ENV_VAR,
@@ -31,10 +31,9 @@ from model.data import (
     read_idx,
     read_npz,
     resolve_data_dir,
-    stratified_split,
-    subset,
 )
 from model.errors import ConfigError, DataError
+from model.training.splits import stratified_split, subset
 
 REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-mnist"
 

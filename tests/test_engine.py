@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from model.activations import ACTIVATIONS, LEAKY_SLOPE
-from model.initializers import INITIALIZERS, he, normal, uniform, xavier
-from model.losses import cross_entropy, log_softmax, softmax
-from model.network import MLP
-from model.optimizers import OPTIMIZERS, SGD, Adam, make_optimizer
-from model.preprocessing import STD_FLOOR, Preprocessor
-from model.schedules import learning_rate
+from model.nn.activations import ACTIVATIONS, LEAKY_SLOPE
+from model.nn.initializers import INITIALIZERS, he, normal, uniform, xavier
+from model.nn.losses import cross_entropy, log_softmax, softmax
+from model.nn.network import MLP
+from model.nn.optimizers import OPTIMIZERS, SGD, Adam, make_optimizer
+from model.nn.preprocessing import STD_FLOOR, Preprocessor
+from model.nn.schedules import learning_rate
 
 ACTS = sorted(ACTIVATIONS)
 # Overflow, division by zero and invalid operations are errors; underflow of exp(-huge) to 0 is

@@ -13,10 +13,10 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from model.data import read_csv, read_idx, read_npz
+from model.datasets.fashion_mnist import read_csv, read_idx, read_npz
 from model.errors import DataError
-from model.io import load_model, save_model
-from model.network import MLP
+from model.model_file import load_model, save_model
+from model.nn.network import MLP
 from tests.conftest import REPO
 
 
@@ -29,8 +29,8 @@ def test_killing_a_writer_mid_save_leaves_the_previous_file_loadable(tmp_path):
         f"""
         import numpy as np, sys
         sys.path.insert(0, {str(REPO)!r})
-        from model.io import save_model
-        from model.network import MLP
+        from model.model_file import save_model
+        from model.nn.network import MLP
         net = MLP([784, 2048, 2048, 10], ["relu", "relu"], rng=np.random.default_rng(2))
         print("ready", flush=True)
         while True:

@@ -14,8 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from model.errors import ImageError
-from model.images import (
+from model.datasets.images import (
     MAX_UPLOAD_BYTES,
     canvas_to_model_input,
     is_blank,
@@ -24,6 +23,7 @@ from model.images import (
     to_model_input,
     upscale_for_display,
 )
+from model.errors import ImageError
 
 SPRITE = Path(__file__).resolve().parents[2] / "shared/data/heldout/fashion-mnist-sprite.png"
 MODES = ["1", "L", "P", "RGB", "RGBA", "LA", "CMYK", "I;16", "I", "F"]

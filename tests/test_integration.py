@@ -1,10 +1,10 @@
 """The engine on the real Fashion-MNIST files: a short training clears a floor; the shipped model keeps its promise."""
 
-from model.config import TrainConfig
-from model.data import load_fashion_mnist
-from model.metrics import evaluate
-from model.pipeline import train
-from model.store import load_default
+from model.datasets.fashion_mnist import load_fashion_mnist
+from model.training.config import TrainConfig
+from model.training.evaluation import evaluate
+from model.training.pipeline import train
+from ui.store import load_default
 
 
 def test_short_training_on_real_data_clears_a_floor(real_data):

@@ -5,11 +5,12 @@ import time
 
 import pytest
 
-from model.config import TrainConfig
-from model.jobs import Foreground, Slots, TrainingJob
-from model.live_chart import BATCH_SERIES, SERIES_COLORS, curve_series
-from model.train_view import curve_frames, format_seconds, status_line
+from model.training.config import TrainConfig
 from tests.synthetic import dataset
+from ui.charts import curve_frames
+from ui.jobs import Foreground, Slots, TrainingJob
+from ui.live_chart import BATCH_SERIES, SERIES_COLORS, curve_series
+from ui.train_view import format_seconds, status_line
 
 DS = dataset()
 SMALL = TrainConfig(hidden=[16], epochs=3, batch_size=32, val_fraction=0.1)
@@ -102,7 +103,7 @@ def test_exception_in_training_thread_is_reported(monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("model.network.MLP.loss_and_grad", boom)
+    monkeypatch.setattr("model.nn.network.MLP.loss_and_grad", boom)
     threads = threading.active_count()
     job = TrainingJob(SMALL, DS, slots=Slots(1)).start()
     job.join(20)

@@ -6,7 +6,7 @@ import base64
 import math
 import re
 
-from model.live_chart import (
+from ui.live_chart import (
     HEIGHT,
     WIDTH,
     Series,

@@ -19,15 +19,15 @@ import pytest
 from sklearn.metrics import classification_report
 from threadpoolctl import threadpool_limits
 
-from model import io as model_io
-from model.config import TrainConfig
-from model.data import CLASS_NAMES
+from model import model_file as model_io
+from model.datasets.fashion_mnist import CLASS_NAMES
 from model.errors import FashionError, ModelFileError
-from model.io import REQUIRED_META, load_model, model_bytes, save_model
-from model.metrics import confident_mistakes, evaluate, report_csv, top_k
-from model.network import MLP
-from model.preprocessing import Preprocessor
-from model.trainer import Trainer
+from model.model_file import REQUIRED_META, load_model, model_bytes, save_model
+from model.nn.network import MLP
+from model.nn.preprocessing import Preprocessor
+from model.training.config import TrainConfig
+from model.training.evaluation import confident_mistakes, evaluate, report_csv, top_k
+from model.training.trainer import Trainer
 from tests.synthetic import block_images
 
 

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from model.data import CLASS_NAMES
-from model.network import MLP
+from model.datasets.fashion_mnist import CLASS_NAMES
+from model.nn.network import MLP
 
 ROOT = Path(__file__).resolve().parents[1]
-METRICS = str(ROOT / "views" / "3_Metrics.py")
-EXPLORE = str(ROOT / "views" / "4_Explore.py")
+METRICS = str(ROOT / "ui" / "pages" / "metrics.py")
+EXPLORE = str(ROOT / "ui" / "pages" / "explore.py")
 TIMEOUT = 60  # evaluation of 10,000 images and a PCA on 2 shared cores
 
 
@@ -74,22 +74,22 @@ def test_metrics_page_controls_rerun_cleanly(real_data):
 
 
 def test_metrics_page_notes_a_model_without_history(real_data, monkeypatch):
-    import ui
+    from ui import models
 
     bare = MLP([784, 32, 10], ["relu"])
-    monkeypatch.setattr(ui, "_default_model", lambda: bare)
+    monkeypatch.setattr(models, "_default_model", lambda: bare)
     at = run(METRICS)
     assert_clean(at)
     assert any("no training history" in i.value for i in at.info)
 
 
 def test_metrics_page_reads_validation_curves_when_the_model_has_them(real_data, monkeypatch):
-    import ui
+    from ui import models
 
     net = MLP([784, 32, 10], ["relu"])
     net.meta = {"history": {"epoch": [1, 2], "train_loss": [1.0, 0.6], "train_acc": [0.6, 0.7],
                             "val_loss": [1.1, 0.8], "val_acc": [0.55, 0.65]}}  # fmt: skip
-    monkeypatch.setattr(ui, "_default_model", lambda: net)
+    monkeypatch.setattr(models, "_default_model", lambda: net)
     at = run(METRICS)
     assert_clean(at)
     assert any(c.value.startswith("Validation far below train") for c in at.caption)

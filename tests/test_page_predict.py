@@ -12,12 +12,16 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-import ui
-from model.data import CLASS_NAMES
+from model.datasets.fashion_mnist import CLASS_NAMES
+from model.datasets.images import is_blank
 from model.errors import ImageError, PredictionError
-from model.images import is_blank
-from model.network import MLP
-from model.predict_view import (
+from model.nn.network import MLP
+from tests.answers import answer_blocks, captions, images, stats, verdict_of
+from tests.answers import shown_figures as metrics  # st.metric values and the Predict answer's figures
+from tests.conftest import REAL_DATA
+from tests.synthetic import trousers
+from ui import models
+from ui.predict_view import (
     SALIENCY_EDGES,
     answer_html,
     as_image28,
@@ -32,14 +36,10 @@ from model.predict_view import (
     saliency_overlay,
     verdict,
 )
-from model.store import load_default
-from tests.answers import answer_blocks, captions, images, stats, verdict_of
-from tests.answers import shown_figures as metrics  # st.metric values and the Predict answer's figures
-from tests.conftest import REAL_DATA
-from tests.synthetic import trousers
+from ui.store import load_default
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGE = str(ROOT / "views" / "2_Predict.py")
+PAGE = str(ROOT / "ui" / "pages" / "predict.py")
 DATA = REAL_DATA  # $FASHION_MNIST_DIR, else the copy beside the checkout
 needs_data = pytest.mark.skipif(not (DATA / "t10k-images-idx3-ubyte.gz").exists(), reason="Fashion-MNIST not on disk")
 
@@ -367,9 +367,9 @@ class FakeJob:
 
 
 def test_live_model_panel(monkeypatch, tmp_path, net):
-    at = run_page(monkeypatch, tmp_path, job=FakeJob(net), active_model=ui.LIVE_LABEL)
+    at = run_page(monkeypatch, tmp_path, job=FakeJob(net), active_model=models.LIVE_LABEL)
     assert not at.exception
-    assert at.selectbox(key="predict_model").value == ui.LIVE_LABEL
+    assert at.selectbox(key="predict_model").value == models.LIVE_LABEL
     at.get("file_uploader")[0].upload("trousers.png", png(trousers()), "image/png")
     at.run()
     assert not at.exception
@@ -387,7 +387,7 @@ def test_a_model_with_non_finite_outputs_is_refused_not_shown_as_nan(net):
 def test_live_model_caught_mid_divergence_shows_a_warning(monkeypatch, tmp_path, net):
     broken = net.copy()
     broken.params[::7] = np.inf  # a snapshot taken between the overflowing step and the divergence check
-    at = run_page(monkeypatch, tmp_path, job=FakeJob(broken), active_model=ui.LIVE_LABEL)
+    at = run_page(monkeypatch, tmp_path, job=FakeJob(broken), active_model=models.LIVE_LABEL)
     at.get("file_uploader")[0].upload("trousers.png", png(trousers()), "image/png")
     at.run()
     assert not at.exception and not answer_blocks(at)

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from model import plots
-from model.data import CLASS_NAMES
-from model.metrics import Evaluation, evaluate
-from model.network import MLP
+from model.datasets.fashion_mnist import CLASS_NAMES
+from model.nn.network import MLP
+from model.training.evaluation import Evaluation, evaluate
+from ui import charts as plots
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -3,8 +3,8 @@
 import pytest
 
 from model.errors import ModelFileError
-from model.network import MLP
-from model.store import DEFAULT_MODEL, ModelStore, load_default, safe_name
+from model.nn.network import MLP
+from ui.store import DEFAULT_MODEL, ModelStore, load_default, safe_name
 
 
 @pytest.mark.parametrize(

@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
-from model.config import CHOICES, MAX_LAYERS, MAX_UNITS, PRESETS, RANGES, TrainConfig
 from model.errors import ConfigError
-from model.network import MLP
-from model.preprocessing import Preprocessor
-from model.trainer import DIVERGED_LOSS, History, Progress, Trainer, divergence_message, stalled_message
+from model.nn.network import MLP
+from model.nn.preprocessing import Preprocessor
+from model.training.config import CHOICES, MAX_LAYERS, MAX_UNITS, PRESETS, RANGES, TrainConfig
+from model.training.trainer import DIVERGED_LOSS, History, Progress, Trainer, divergence_message, stalled_message
 from tests.synthetic import block_images
 
 

@@ -7,9 +7,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ModelFileError
-from .io import load_model, model_bytes, write_atomic
-from .network import MLP
+from model.errors import ModelFileError
+from model.model_file import load_model, model_bytes, write_atomic
+from model.nn.network import MLP
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = REPO / "weights" / "default.npz"

@@ -1,4 +1,4 @@
-"""Figures and small pure helpers behind the Metrics and Explore pages (no Streamlit here).
+"""Charts of the app: figures and pure helpers for Metrics and Explore, and the learning curves.
 
 Figures are built with ``matplotlib.figure.Figure`` rather than pyplot: nothing is kept in
 pyplot's global registry, so a server that draws on every rerun does not leak figures, and
@@ -11,16 +11,18 @@ from __future__ import annotations
 import altair as alt
 import numpy as np
 import pandas as pd
+import streamlit as st
 from matplotlib import colormaps
 from matplotlib.colors import PowerNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 from sklearn.decomposition import PCA
 
-from .data import CLASS_NAMES
-from .images import upscale_for_display
-from .metrics import Evaluation, confident_mistakes
-from .network import MLP
+from model.datasets.fashion_mnist import CLASS_NAMES
+from model.datasets.images import upscale_for_display
+from model.nn.network import MLP
+from model.training.evaluation import Evaluation, confident_mistakes
+from ui.live_chart import BATCH_SERIES, SERIES_COLORS, Series, curve_series, finite_points, loss_axis_values, y_range
 
 SIDE = 28
 # Ten well-separated colours (matplotlib's tab10), one per class, shared by every chart.
@@ -374,3 +376,60 @@ def run_summary(label: str, net: MLP, ev: Evaluation | None) -> dict:
         "train seconds": float(seconds) if isinstance(seconds, (int, float)) else None,
         "created": str(meta.get("created", ""))[:16].replace("T", " "),
     }
+
+
+# ----- learning curves ------------------------------------------------------------
+def curve_frames(series: tuple[list[Series], list[Series]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``curve_series``'s (loss, accuracy) lines as long-format frames: ``epoch``, ``series``, ``value``.
+
+    Missing and non-finite values are left out, as in the live view's charts.
+    """
+    columns = ["epoch", "series", "value"]
+    return tuple(  # type: ignore[return-value]
+        pd.DataFrame([(x, s.name, y) for s in lines for x, y in finite_points(s)], columns=columns) for lines in series
+    )
+
+
+def _series_color(frame: pd.DataFrame) -> alt.Color:
+    names = [n for n in SERIES_COLORS if n in set(frame["series"])]
+    scale = alt.Scale(domain=names, range=[SERIES_COLORS[n] for n in names])
+    return alt.Color("series:N", title=None, scale=scale, legend=alt.Legend(orient="bottom", direction="horizontal"))
+
+
+def learning_curves(history: dict, per_epoch: int | None = None) -> None:
+    """Loss and accuracy side by side, interactive; the live view's lines, names and colours.
+
+    ``per_epoch`` (training images per epoch) adds the smoothed per-batch loss to the loss chart.
+    """
+    loss_series, acc_series = curve_series(history, per_epoch)
+    loss, acc = curve_frames((loss_series, acc_series))
+    if loss.empty and acc.empty:
+        st.caption("No finished epoch yet.")
+        return
+    x = alt.X("epoch:Q", title="epoch", axis=alt.Axis(format="d", tickMinStep=1))
+    values = loss_axis_values(loss_series) if per_epoch else None
+    y_scale = alt.Scale(domain=list(y_range(values, False))) if values else alt.Scale(zero=False)
+    tooltip = ["series:N", alt.Tooltip("epoch:Q", format=".2f"), alt.Tooltip("value:Q", format=".4f")]
+    base = alt.Chart(loss).encode(x=x, y=alt.Y("value:Q", title="loss", scale=y_scale), color=_series_color(loss))
+    loss_chart = alt.layer(
+        base.transform_filter(alt.datum.series == BATCH_SERIES).mark_line(strokeWidth=1, clip=True),
+        base.transform_filter(alt.datum.series != BATCH_SERIES).mark_line(point=True, clip=True),
+    ).encode(tooltip=tooltip)
+    left, right = st.columns(2)
+    left.altair_chart(loss_chart.properties(title="Loss"), width="stretch", height=300)
+    if acc.empty:  # stopped inside the first epoch: only the per-batch loss exists
+        right.caption("Accuracy is measured at the end of each epoch; no epoch finished.")
+        return
+    # A layer too, though a single one: Vega lays out layered charts a little differently, and the
+    # two plots should line up side by side.
+    acc_chart = alt.layer(
+        alt.Chart(acc)
+        .mark_line(point=True)
+        .encode(
+            x=x,
+            y=alt.Y("value:Q", title="accuracy", scale=alt.Scale(zero=False), axis=alt.Axis(format="%")),
+            color=_series_color(acc),
+            tooltip=["series:N", "epoch:Q", alt.Tooltip("value:Q", format=".2%")],
+        )
+    )
+    right.altair_chart(acc_chart.properties(title="Accuracy"), width="stretch", height=300)

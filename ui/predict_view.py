@@ -17,11 +17,11 @@ import numpy as np
 from matplotlib import colormaps
 from PIL import Image
 
-from .data import CLASS_NAMES
-from .errors import ImageError, PredictionError
-from .images import load_image, to_model_input, upscale_for_display
-from .metrics import top_k
-from .network import MLP
+from model.datasets.fashion_mnist import CLASS_NAMES
+from model.datasets.images import load_image, to_model_input, upscale_for_display
+from model.errors import ImageError, PredictionError
+from model.nn.network import MLP
+from model.training.evaluation import top_k
 
 SIZE = 28
 # Saliency is scaled by a high percentile rather than the maximum, so a single extreme

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import TrainConfig
-from .data import stratified_split, subset
-from .losses import cross_entropy
-from .network import MLP, N_CLASSES, N_INPUTS
-from .optimizers import make_optimizer
-from .preprocessing import Preprocessor
-from .schedules import learning_rate
+from model.nn.losses import cross_entropy
+from model.nn.network import MLP, N_CLASSES, N_INPUTS
+from model.nn.optimizers import make_optimizer
+from model.nn.preprocessing import Preprocessor
+from model.nn.schedules import learning_rate
+from model.training.config import TrainConfig
+from model.training.splits import stratified_split, subset
 
 # A batch loss this far above chance (ln 10 = 2.3) means the weights are blowing up.
 DIVERGED_LOSS = 50.0

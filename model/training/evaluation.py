@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import CLASS_NAMES
-from .network import MLP
+from model.datasets.fashion_mnist import CLASS_NAMES
+from model.nn.network import MLP
 
 
 @dataclass

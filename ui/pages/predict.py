@@ -3,12 +3,12 @@
 import numpy as np
 import streamlit as st
 
-import ui
-from model.data import CLASS_NAMES
+from model.datasets.fashion_mnist import CLASS_NAMES
+from model.datasets.images import MAX_UPLOAD_BYTES, canvas_to_model_input, is_blank
 from model.errors import ImageError, PredictionError
-from model.images import MAX_UPLOAD_BYTES, canvas_to_model_input, is_blank
-from model.network import MLP
-from model.predict_view import answer_html, pick_test_index, predict_image, read_upload
+from model.nn.network import MLP
+from ui import frame, models, state
+from ui.predict_view import answer_html, pick_test_index, predict_image, read_upload
 
 try:  # the canvas only imports inside a Streamlit server; elsewhere the Draw tab explains instead
     from streamlit_drawable_canvas import st_canvas
@@ -29,11 +29,11 @@ def show_prediction(net: MLP, image28: np.ndarray, truth: int | None = None) -> 
 
 
 @st.fragment(run_every=2)
-@ui.foreground
+@models.foreground
 def live_prediction(image28: np.ndarray, truth: int | None) -> None:
     """Re-predicts with a fresh snapshot of the training network every 2 seconds."""
-    job = ui.current_job()
-    net = ui.resolve_model(ui.LIVE_LABEL)
+    job = frame.current_job()
+    net = models.resolve_model(models.LIVE_LABEL)
     if net is None:
         st.info("The live model has no weights yet; this refreshes by itself once training starts.")
         return
@@ -47,14 +47,14 @@ def live_prediction(image28: np.ndarray, truth: int | None) -> None:
 
 
 def prediction_panel(label: str, net: MLP | None, image28: np.ndarray, truth: int | None = None) -> None:
-    if label == ui.LIVE_LABEL:
+    if label == models.LIVE_LABEL:
         live_prediction(image28, truth)
     elif net is not None:
         show_prediction(net, image28, truth)
 
 
 @st.fragment
-@ui.foreground
+@models.foreground
 def draw_tab(label: str, net: MLP | None) -> None:
     left, right = st.columns([2, 3], gap="large")
     with left:
@@ -89,7 +89,7 @@ def draw_tab(label: str, net: MLP | None) -> None:
 
 
 @st.fragment
-@ui.foreground
+@models.foreground
 def upload_tab(label: str, net: MLP | None) -> None:
     left, right = st.columns([2, 3], gap="large")
     with left:
@@ -121,18 +121,18 @@ def upload_tab(label: str, net: MLP | None) -> None:
 
 
 def _new_test_image(labels: np.ndarray) -> None:
-    rng = st.session_state.setdefault("predict_rng", np.random.default_rng(TEST_SEED))
-    choice = st.session_state.get("predict_test_class", ANY_CLASS)
+    rng = st.session_state.setdefault(state.PREDICT_RNG, np.random.default_rng(TEST_SEED))
+    choice = st.session_state.get(state.PREDICT_TEST_CLASS, ANY_CLASS)
     cls = None if choice == ANY_CLASS else CLASS_NAMES.index(choice)
-    st.session_state.predict_test_index = pick_test_index(rng, labels, cls)
+    st.session_state[state.PREDICT_TEST_INDEX] = pick_test_index(rng, labels, cls)
 
 
 @st.fragment
-@ui.foreground
+@models.foreground
 def test_tab(label: str, net: MLP | None) -> None:
-    ds = ui.dataset()
-    if ds is None and ui.data_problem():
-        st.warning(f"Test images need the Fashion-MNIST files, which cannot be used: {ui.data_problem()}")
+    ds = models.dataset()
+    if ds is None and models.data_problem():
+        st.warning(f"Test images need the Fashion-MNIST files, which cannot be used: {models.data_problem()}")
         return
     if ds is None:
         st.info(
@@ -157,25 +157,25 @@ def test_tab(label: str, net: MLP | None) -> None:
             args=(ds.y_test,),
             help="Picks another of the 10,000 test images, which the network never trained on.",
         )
-        index = st.session_state.get("predict_test_index")
+        index = st.session_state.get(state.PREDICT_TEST_INDEX)
         if index is None or index >= len(ds.y_test):
             _new_test_image(ds.y_test)
-            index = st.session_state.predict_test_index
+            index = st.session_state[state.PREDICT_TEST_INDEX]
         truth = int(ds.y_test[index])
         st.caption(f"Test image #{index:,} of {len(ds.y_test):,}; its true label is **{CLASS_NAMES[truth]}**.")
     with right:
         prediction_panel(label, net, ds.x_test[index], truth)
 
 
-ui.setup_page(
+frame.setup_page(
     "Predict",
     "Draw a piece of clothing, upload a photo or pick a test image, and see what the network thinks it is: all ten "
     "class probabilities, plus a saliency map of the pixels that drove its answer. Choose the model that is "
     "training right now to watch its guess on your drawing sharpen as it learns.",
 )
 with st.columns([1, 2])[0]:
-    label, net = ui.model_picker("predict_model")
-if net is None and label != ui.LIVE_LABEL:
+    label, net = models.model_picker("predict_model")
+if net is None and label != models.LIVE_LABEL:
     st.warning("This model could not be loaded; pick another one above.")
     st.stop()
 

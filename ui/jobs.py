@@ -17,13 +17,13 @@ from contextlib import contextmanager
 
 from threadpoolctl import threadpool_limits
 
-from .config import TrainConfig
-from .data import Dataset
-from .errors import FashionError
-from .metrics import Evaluation
-from .network import MLP
-from .pipeline import finish
-from .trainer import Progress, Trainer
+from model.datasets.fashion_mnist import Dataset
+from model.errors import FashionError
+from model.nn.network import MLP
+from model.training.config import TrainConfig
+from model.training.evaluation import Evaluation
+from model.training.pipeline import finish
+from model.training.trainer import Progress, Trainer
 
 IDLE_TIMEOUT = 60.0
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
-from .activations import ACTIVATIONS
-from .errors import ConfigError
-from .initializers import INITIALIZERS
-from .optimizers import OPTIMIZERS
-from .preprocessing import PREPROCESSING
-from .schedules import SCHEDULES
+from model.errors import ConfigError
+from model.nn.activations import ACTIVATIONS
+from model.nn.initializers import INITIALIZERS
+from model.nn.optimizers import OPTIMIZERS
+from model.nn.preprocessing import PREPROCESSING
+from model.nn.schedules import SCHEDULES
 
 CHOICES = {
     "activation": tuple(ACTIVATIONS),

@@ -1,11 +1,8 @@
-"""Pure helpers for the Train page's live view (no Streamlit): status lines and learning-curve data."""
+"""Pure helpers for the Train page's live view (no Streamlit): status lines."""
 
 from __future__ import annotations
 
-import pandas as pd
-
-from .jobs import TrainingJob
-from .live_chart import Series, finite_points
+from ui.jobs import TrainingJob
 
 
 def format_seconds(seconds: float) -> str:
@@ -31,14 +28,3 @@ def status_line(job: TrainingJob) -> str:
     else:
         text += f" · {format_seconds(p.elapsed)} in all"
     return text
-
-
-def curve_frames(series: tuple[list[Series], list[Series]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``curve_series``'s (loss, accuracy) lines as long-format frames: ``epoch``, ``series``, ``value``.
-
-    Missing and non-finite values are left out, as in the live view's charts.
-    """
-    columns = ["epoch", "series", "value"]
-    return tuple(  # type: ignore[return-value]
-        pd.DataFrame([(x, s.name, y) for s in lines for x, y in finite_points(s)], columns=columns) for lines in series
-    )

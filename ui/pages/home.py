@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-import ui
 from model.errors import FashionError
-from model.io import load_model, model_bytes
+from model.model_file import load_model, model_bytes
+from ui import frame, models, state
 
-ui.setup_page(
+frame.setup_page(
     "Fashion Live",
     "Watch a neural network, written from scratch in NumPy, learn to tell ten kinds of clothing apart "
     "on the real Fashion-MNIST dataset. Train one live, test it on your own drawings and photos, and dig into honest metrics.",
@@ -21,13 +21,13 @@ def import_export(net) -> None:
         type=["npz"],
         help="A model saved by this app or the CLI; it is checked, never executed.",
     )
-    if upload is not None and st.session_state.get("imported") != upload.file_id:
+    if upload is not None and st.session_state.get(state.IMPORTED) != upload.file_id:
         try:
             imported = load_model(upload.getvalue(), name=f"'{upload.name}'")
             label = f"imported {upload.name}"
-            ui.session_models()[label] = imported
-            st.session_state.active_model = f"This session: {label}"
-            st.session_state.imported = upload.file_id
+            models.session_models()[label] = imported
+            st.session_state[state.ACTIVE_MODEL] = f"This session: {label}"
+            st.session_state[state.IMPORTED] = upload.file_id
             st.rerun()
         except FashionError as e:
             left.error(str(e))
@@ -37,20 +37,20 @@ def import_export(net) -> None:
         )
 
 
-label, net = ui.model_picker("home_model", live=False)
+label, net = models.model_picker("home_model", live=False)
 if net is not None:
     st.subheader("Active model")
-    ui.model_card(net)
+    models.model_card(net)
 import_export(net)
 
 st.subheader("Where to go")
-for col, (path, title, icon, purpose) in zip(st.columns(len(ui.PAGES)), ui.PAGES):
+for col, (path, title, icon, purpose) in zip(st.columns(len(frame.PAGES)), frame.PAGES):
     col.page_link(path, label=title, icon=icon, help=purpose)
 
-ds = ui.dataset()  # None when absent or broken; data_problem() tells which
-if ds is None and ui.data_problem():
+ds = models.dataset()  # None when absent or broken; data_problem() tells which
+if ds is None and models.data_problem():
     st.warning(
-        f"The Fashion-MNIST files cannot be used: {ui.data_problem()} Predict still works with the shipped model."
+        f"The Fashion-MNIST files cannot be used: {models.data_problem()} Predict still works with the shipped model."
     )
 elif ds is None:
     st.info(

@@ -2,11 +2,11 @@
 
 import streamlit as st
 
-import ui
-from model import plots
-from model.data import CLASS_NAMES, Dataset
-from model.metrics import Evaluation, confident_mistakes, report_csv
-from model.network import MLP
+from model.datasets.fashion_mnist import CLASS_NAMES, Dataset
+from model.nn.network import MLP
+from model.training.evaluation import Evaluation, confident_mistakes, report_csv
+from ui import charts, frame, models
+from ui import charts as plots
 
 GALLERY = 16  # images per gallery
 ZOOM = 4  # 28 px -> 112 px, pixel-repeated so edges stay crisp
@@ -111,7 +111,7 @@ def training_history(net: MLP) -> None:
     if not history.get("epoch"):
         st.info("This model has no training history (it was saved without one), so there are no curves to show.")
         return
-    ui.learning_curves(history)
+    charts.learning_curves(history)
     if any(v is not None for v in history.get("val_acc", [])):
         st.caption("Validation far below train means overfitting; both still rising means more epochs would help.")
     else:
@@ -121,20 +121,20 @@ def training_history(net: MLP) -> None:
         )
 
 
-ui.setup_page(
+frame.setup_page(
     "Metrics",
     "How the chosen model does on the 10,000 test images it never saw in training: overall scores, the confusion "
     "matrix and per-class figures. Then the mistakes themselves, so you can judge whether they are understandable.",
 )
-ds = ui.require_dataset()
-label, net = ui.model_picker("metrics_model", live=False)
+ds = models.require_dataset()
+label, net = models.model_picker("metrics_model", live=False)
 if net is None:
     st.warning("This model could not be loaded; choose another one.")
     st.stop()
-ev = ui.evaluation(net, ds)
+ev = models.evaluation(net, ds)
 headline(ev)
 confusion(ev)
 report_table(ev)
-cell_gallery(ev, ds, ui.fingerprint(net)[:8])
+cell_gallery(ev, ds, models.fingerprint(net)[:8])
 worst_mistakes(ev, ds)
 training_history(net)

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .activations import ACTIVATIONS
-from .initializers import INITIALIZERS
-from .losses import cross_entropy, softmax
-from .preprocessing import Preprocessor
+from model.nn.activations import ACTIVATIONS
+from model.nn.initializers import INITIALIZERS
+from model.nn.losses import cross_entropy, softmax
+from model.nn.preprocessing import Preprocessor
 
 N_INPUTS = 784
 N_CLASSES = 10

@@ -4,22 +4,22 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-import ui
-from model.config import CHOICES, HELP, PRESETS, RANGES, TrainConfig, from_query, parse_hidden, to_query
 from model.errors import FashionError
-from model.io import model_bytes
-from model.jobs import TrainingJob
-from model.live_chart import live_curves_html
-from model.pipeline import cli_command
-from model.train_view import status_line
+from model.model_file import model_bytes
+from model.training.config import CHOICES, HELP, PRESETS, RANGES, TrainConfig, from_query, parse_hidden, to_query
+from model.training.pipeline import cli_command
+from ui import charts, frame, models, state
+from ui.jobs import TrainingJob
+from ui.live_chart import live_curves_html
+from ui.train_view import status_line
 
-ui.setup_page(
+frame.setup_page(
     "Train",
     "Choose how the network is built and trained, press Start, and watch its loss fall and accuracy rise epoch by epoch. "
     "Training runs in the background, so you can draw on the Predict page while it learns.",
     sidebar_status=False,  # the live view below shows it, and one timer per page is cheaper
 )
-ds = ui.require_dataset()
+ds = models.require_dataset()
 FIELDS = list(TrainConfig().to_dict())
 # Each refresh costs the server a rerun and the browser a redraw, both taken from training's CPU.
 LIVE_EVERY = 2.0
@@ -42,13 +42,13 @@ PRESET_LABELS = {
 def apply(cfg: TrainConfig) -> None:
     """Put a configuration into the form's widgets and the URL."""
     for key, value in cfg.to_dict().items():
-        st.session_state[f"cfg_{key}"] = ",".join(map(str, value)) if key == "hidden" else value
-    st.query_params.from_dict({**to_query(cfg), "ws": ui.session_id()})
+        st.session_state[f"{state.CONFIG_PREFIX}{key}"] = ",".join(map(str, value)) if key == "hidden" else value
+    st.query_params.from_dict({**to_query(cfg), "ws": frame.session_id()})
 
 
 FORM_MIN = 1e-6  # the form's smallest value for settings that must be above 0 (lr, gamma)
 
-if "cfg_seed" not in st.session_state:  # first visit: settings from the shared link, if any
+if state.CONFIG_PREFIX + "seed" not in st.session_state:  # first visit: settings from the shared link, if any
     cfg, problems = from_query(st.query_params.to_dict())
     for key in ("lr", "gamma"):
         if getattr(cfg, key) < FORM_MIN:
@@ -75,7 +75,7 @@ HELP_PRESETS = {
 
 
 def widget(key: str, col) -> None:
-    k, h = f"cfg_{key}", HELP[key]
+    k, h = f"{state.CONFIG_PREFIX}{key}", HELP[key]
     label = LABELS.get(key, key.replace("_", " ").capitalize())
     if key == "hidden":
         col.text_input("Hidden layers", key=k, help=h)
@@ -94,7 +94,7 @@ def widget(key: str, col) -> None:
 
 def form_config() -> TrainConfig:
     """The settings held by the form's widgets, validated (ConfigError names the first bad one)."""
-    values = {k: st.session_state[f"cfg_{k}"] for k in FIELDS}
+    values = {k: st.session_state[f"{state.CONFIG_PREFIX}{k}"] for k in FIELDS}
     values["hidden"] = parse_hidden(values["hidden"])
     return TrainConfig.from_dict(values)
 
@@ -113,7 +113,7 @@ def settings_form() -> TrainConfig | None:
             col.write(f"**{title}**")
             for key in keys:
                 widget(key, col)
-        busy = ui.current_job() is not None and ui.current_job().alive
+        busy = frame.current_job() is not None and frame.current_job().alive
         submitted = st.form_submit_button(
             "Start training", type="primary", disabled=busy, help="Trains in the background with these settings."
         )
@@ -132,7 +132,7 @@ def curves(job: TrainingJob) -> None:
     if job.alive:
         st.html(live_curves_html(history, job.trainer.n))
         return
-    ui.learning_curves(history, job.trainer.n)
+    charts.learning_curves(history, job.trainer.n)
 
 
 def run_view(job: TrainingJob) -> None:
@@ -149,10 +149,10 @@ def run_view(job: TrainingJob) -> None:
 @st.fragment(run_every=LIVE_EVERY)
 def live_view() -> None:
     """The run view, refreshed every LIVE_EVERY seconds while the run goes on."""
-    job = ui.current_job()
+    job = frame.current_job()
     run_view(job)
-    if not job.alive and st.session_state.get("shown_job") != id(job):
-        st.session_state.shown_job = id(job)
+    if not job.alive and st.session_state.get(state.SHOWN_JOB) != id(job):
+        st.session_state[state.SHOWN_JOB] = id(job)
         st.rerun()  # the run ended: redraw the whole page with its results
 
 
@@ -171,13 +171,13 @@ def results(job: TrainingJob) -> None:
         st.warning(warning)
     if job.resumable and st.button("Resume training", help="Continues exactly where it stopped."):
         job.start()
-        st.session_state.shown_job = None  # redraw the results again when this leg ends
+        st.session_state[state.SHOWN_JOB] = None  # redraw the results again when this leg ends
         st.rerun()
     if job.result is None:
         return
     net, ev = job.result
     label = f"run {job.cfg.seed}-{id(job) % 10000} ({ev.accuracy:.1%})"
-    ui.session_models()[label] = net
+    models.session_models()[label] = net
     st.subheader("Test set (10,000 images the network never trained on)")
     c1, c2 = st.columns(2)
     c1.metric("Test accuracy", f"{ev.accuracy:.2%}")
@@ -197,7 +197,7 @@ def results(job: TrainingJob) -> None:
             "Save model", help="Writes the model file to your models folder (never over the shipped default)."
         ):
             try:
-                path = ui.store().save(net, name)
+                path = frame.store().save(net, name)
                 st.toast(f"Saved as {path.stem}")
             except FashionError as e:
                 st.error(str(e))
@@ -209,16 +209,16 @@ def results(job: TrainingJob) -> None:
         help="The .npz file: import it later or use it with the CLI.",
     )
     if c2.button("Use this model for Predict and Metrics", help="Makes it the active model on every page."):
-        st.session_state.active_model = f"This session: {label}"
+        st.session_state[state.ACTIVE_MODEL] = f"This session: {label}"
         st.toast("Active model set.")
 
 
 presets()
 cfg = settings_form()
 if cfg is not None:
-    st.query_params.from_dict({**to_query(cfg), "ws": ui.session_id()})
-    st.session_state.job = TrainingJob(cfg, ds, command=cli_command(cfg)).start()
-    st.session_state.shown_job = None
+    st.query_params.from_dict({**to_query(cfg), "ws": frame.session_id()})
+    st.session_state[state.JOB] = TrainingJob(cfg, ds, command=cli_command(cfg)).start()
+    st.session_state[state.SHOWN_JOB] = None
     st.rerun()  # redraw with the Start button disabled while the run goes on
 
 
@@ -235,10 +235,10 @@ def share_link() -> None:
 
 share_link()
 st.subheader("Live")
-job = ui.current_job()
+job = frame.current_job()
 if job is None:
     st.caption("No training yet in this session: pick a preset or settings above and press Start.")
-elif job.alive or st.session_state.get("shown_job") != id(job):
+elif job.alive or st.session_state.get(state.SHOWN_JOB) != id(job):
     live_view()  # ticks every LIVE_EVERY s; redraws the page once when the run ends
 else:
     run_view(job)  # the run no longer trains: no timer, so an open page costs nothing

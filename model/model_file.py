@@ -17,10 +17,10 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .activations import ACTIVATIONS
-from .errors import ModelFileError
-from .network import MLP, N_CLASSES, N_INPUTS
-from .preprocessing import PREPROCESSING, Preprocessor
+from model.errors import ModelFileError
+from model.nn.activations import ACTIVATIONS
+from model.nn.network import MLP, N_CLASSES, N_INPUTS
+from model.nn.preprocessing import PREPROCESSING, Preprocessor
 
 MAX_MODEL_BYTES = 256 * 1024 * 1024  # uncompressed; refuses zip bombs before reading
 REQUIRED_META = ("hidden_activations", "classes", "config", "metrics", "history", "data_md5", "created")

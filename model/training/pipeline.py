@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .config import TrainConfig
-from .data import CLASS_NAMES, Dataset
-from .io import now_iso
-from .metrics import Evaluation, evaluate
-from .network import MLP
-from .trainer import Progress, Trainer
+from model.datasets.fashion_mnist import CLASS_NAMES, Dataset
+from model.model_file import now_iso
+from model.nn.network import MLP
+from model.training.config import TrainConfig
+from model.training.evaluation import Evaluation, evaluate
+from model.training.trainer import Progress, Trainer
 
 
 def cli_command(cfg: TrainConfig, out: str = "model.npz") -> str:

@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-import ui
-from model import plots
-from model.data import Dataset
-from model.network import MLP
+from model.datasets.fashion_mnist import Dataset
+from model.nn.network import MLP
+from ui import charts as plots
+from ui import frame, models, state
 
 PROJECTED = 2000  # test images in the hidden-feature projection
 
@@ -25,9 +25,9 @@ def samples(ds: Dataset) -> None:
     st.header("The data", divider="gray")
     left, right = st.columns([3, 2], gap="large")
     with left:
-        seed = st.session_state.setdefault("explore_seed", 0)
+        seed = st.session_state.setdefault(state.EXPLORE_SEED, 0)
         if st.button("Show other examples", help="Draw a new random set of training images for each class."):
-            seed = st.session_state.explore_seed = seed + 1
+            seed = st.session_state[state.EXPLORE_SEED] = seed + 1
         fig = plots.sample_grid_figure(ds.x_train, plots.sample_indices(ds.y_train, per_class=8, seed=seed))
         st.pyplot(fig, alt="Eight random training images of each of the ten classes.")
         st.caption("Shirts, T-shirts, pullovers and coats look alike at 28x28 pixels: expect the model to mix them up.")
@@ -81,7 +81,7 @@ def hidden_space(net: MLP, ds: Dataset) -> None:
         f"{PROJECTED:,} test images squeezed to 2-D by PCA. Tight, separate clouds mean the layer makes the classes "
         "easy to tell apart; switch to the input pixels to see what the network added."
     )
-    points, explained, labels = projection(net, ui.fingerprint(net), layer, ds, ds.md5)
+    points, explained, labels = projection(net, models.fingerprint(net), layer, ds, ds.md5)
     fig = plots.projection_figure(points, labels, explained)
     left.pyplot(fig, alt=f"2-D PCA projection of {PROJECTED} test images' {layer}, coloured by class.")
 
@@ -89,7 +89,7 @@ def hidden_space(net: MLP, ds: Dataset) -> None:
 @st.fragment  # its controls rerun only this region
 def compare_runs(ds: Dataset) -> None:
     st.header("Compare runs", divider="gray")
-    options = [o for o in ui.model_options() if o != ui.LIVE_LABEL]
+    options = [o for o in models.model_options() if o != models.LIVE_LABEL]
     default = [o for o in options if not o.startswith("Saved: ")][:4]
     chosen = st.multiselect(
         "Models",
@@ -97,7 +97,7 @@ def compare_runs(ds: Dataset) -> None:
         default=default,
         help="The shipped default, models trained in this session and the ones you saved; pick any to compare.",
     )
-    nets = {label: net for label in chosen if (net := ui.resolve_model(label)) is not None}
+    nets = {label: net for label in chosen if (net := models.resolve_model(label)) is not None}
     if not nets:
         st.info("Pick one or more models to compare.")
         return
@@ -107,7 +107,7 @@ def compare_runs(ds: Dataset) -> None:
     else:
         st.altair_chart(plots.curves_chart(frame), width="stretch")
         st.caption("Solid lines are validation accuracy, dashed ones train accuracy: a widening gap is overfitting.")
-    rows = pd.DataFrame([plots.run_summary(label, net, ui.evaluation(net, ds)) for label, net in nets.items()])
+    rows = pd.DataFrame([plots.run_summary(label, net, models.evaluation(net, ds)) for label, net in nets.items()])
     pct = {c: st.column_config.NumberColumn(c, format="percent") for c in ("test accuracy",)}
     st.dataframe(
         rows,
@@ -122,15 +122,15 @@ def compare_runs(ds: Dataset) -> None:
     st.caption("Test scores are measured now on the same 10,000 images, so the rows are directly comparable.")
 
 
-ui.setup_page(
+frame.setup_page(
     "Explore",
     "The Fashion-MNIST images themselves, what the network's first layer has learned to look for, and how its hidden "
     "features pull the ten classes apart. At the bottom, your training runs side by side.",
 )
-ds = ui.require_dataset()
+ds = models.require_dataset()
 samples(ds)
 st.header("Inside a model", divider="gray")
-label, net = ui.model_picker("explore_model", live=False)
+label, net = models.model_picker("explore_model", live=False)
 if net is None:
     st.warning("This model could not be loaded; choose another one.")
 else:

@@ -1,0 +1,96 @@
+"""The page frame: the pages and their order, page set-up, the private workspace, the sidebar status.
+
+``app.py`` builds ``st.navigation`` from ``PAGES``; every page script starts with ``setup_page``.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import streamlit as st
+
+from ui import state
+from ui.jobs import TrainingJob
+from ui.store import ModelStore
+
+WS_RE = re.compile(r"[0-9a-f]{32}")
+
+# (file, title, icon, what it is for): the sidebar (app.py) and Home's links are built from this.
+HOME = "ui/pages/home.py"
+PAGES = [
+    (
+        "ui/pages/train.py",
+        "Train",
+        ":material/model_training:",
+        "Pick settings, start a run and watch the curves move.",
+    ),
+    ("ui/pages/predict.py", "Predict", ":material/draw:", "Draw or upload clothing and see what the model thinks."),
+    ("ui/pages/metrics.py", "Metrics", ":material/analytics:", "Confusion matrix, per-class scores and mistakes."),
+    ("ui/pages/explore.py", "Explore", ":material/explore:", "The data, the learned weights and hidden features."),
+]
+
+
+def setup_page(title: str, intro: str, sidebar_status: bool = True) -> None:
+    """Title, a two-sentence intro, and the sidebar's training status (pages without their own)."""
+    st.set_page_config(page_title=f"{title} · Fashion Live", page_icon=":material/checkroom:", layout="wide")
+    st.title(title)
+    st.caption(intro)
+    session_id()
+    if sidebar_status:
+        with st.sidebar:
+            training_status()
+
+
+def session_id() -> str:
+    """This browser's private workspace: a random token kept in the page address (``ws``).
+
+    Saved models go to a folder named by it, so nobody can list or overwrite another user's
+    models, and the same link brings them back after a reload or a server restart.
+    """
+    if state.WORKSPACE not in st.session_state:
+        ws = str(st.query_params.get("ws", ""))
+        st.session_state[state.WORKSPACE] = ws if WS_RE.fullmatch(ws) else uuid.uuid4().hex
+    if st.query_params.get("ws") != st.session_state[state.WORKSPACE]:
+        st.query_params["ws"] = st.session_state[state.WORKSPACE]
+    return st.session_state[state.WORKSPACE]
+
+
+def store() -> ModelStore:
+    """This browser's saved models."""
+    return ModelStore(owner=session_id())
+
+
+def current_job() -> TrainingJob | None:
+    """This session's training, if it started one."""
+    return st.session_state.get(state.JOB)
+
+
+# ----- training status in the sidebar -------------------------------------------------
+def training_status() -> None:
+    """Shows this session's training on every page and keeps it alive (heartbeat) while it runs.
+
+    The timer only exists while a run is alive: a timer rerun on every page would also make
+    Streamlit drop the clean-up of other fragments (stale predictions under the canvas).
+    """
+    job = current_job()
+    if job is not None and job.alive:
+        _live_status()
+
+
+@st.fragment(run_every=2.0)
+def _live_status() -> None:
+    job = current_job()
+    if job is None:
+        return
+    job.heartbeat()
+    p = job.progress
+    if job.state == "queued":
+        st.caption(f"Training queued: position {job.queue_position} (at most {job.slots.limit} run at once).")
+    elif job.alive and p is not None:
+        st.caption(f"Training: epoch {p.epoch}/{p.epochs}")
+        st.progress(p.fraction)
+    elif job.alive:
+        st.caption("Training is starting…")
+    else:
+        st.caption(f"Training {job.state.replace('_', ' ')}.")
