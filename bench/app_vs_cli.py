@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.browser_helpers import CHROMIUM, CHROMIUM_ARGS, free_port, start_server, stop_server, wait_for_health  # noqa: E402
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, free_port, start_server, stop_server, wait_for_health  # noqa: E402
 
 
 def cli_seconds(data_dir: str, epochs: int, out: Path) -> float:

@@ -65,7 +65,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.browser_helpers import (  # noqa: E402 - the browser tests' server start and wait helpers
+from tests.support.browser import (  # noqa: E402 - the browser tests' server start and wait helpers
     ANSWER,
     CHROMIUM,
     CHROMIUM_ARGS,

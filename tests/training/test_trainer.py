@@ -20,7 +20,7 @@ from model.nn.network import MLP
 from model.nn.preprocessing import Preprocessor
 from model.training.config import CHOICES, MAX_LAYERS, MAX_UNITS, PRESETS, RANGES, TrainConfig
 from model.training.trainer import DIVERGED_LOSS, History, Progress, Trainer, divergence_message, stalled_message
-from tests.synthetic import block_images
+from tests.support.synthetic import block_images
 
 
 @pytest.fixture(autouse=True, scope="module")

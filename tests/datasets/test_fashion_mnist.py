@@ -35,7 +35,7 @@ from model.datasets.fashion_mnist import (
 from model.errors import ConfigError, DataError
 from model.training.splits import stratified_split, subset
 
-REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "fashion-mnist"
+REAL_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "fashion-mnist"
 
 
 # ------------------------------------------------------------------------------ helpers

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from model.datasets.fashion_mnist import CLASS_NAMES
 from model.nn.network import MLP
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 METRICS = str(ROOT / "ui" / "pages" / "metrics.py")
 EXPLORE = str(ROOT / "ui" / "pages" / "explore.py")
 TIMEOUT = 60  # evaluation of 10,000 images and a PCA on 2 shared cores

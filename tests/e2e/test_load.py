@@ -20,7 +20,7 @@ pytestmark = pytest.mark.browser
 
 pytest.importorskip("playwright.async_api", reason="the Python playwright package is not installed")
 
-from tests.browser_helpers import CHROMIUM, REPO, data_dir  # noqa: E402
+from tests.support.browser import CHROMIUM, REPO, data_dir  # noqa: E402
 
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); the load test needs it", allow_module_level=True)

@@ -28,7 +28,7 @@ from model.nn.preprocessing import Preprocessor
 from model.training.config import TrainConfig
 from model.training.evaluation import confident_mistakes, evaluate, report_csv, top_k
 from model.training.trainer import Trainer
-from tests.synthetic import block_images
+from tests.support.synthetic import block_images
 
 
 @pytest.fixture(autouse=True, scope="module")

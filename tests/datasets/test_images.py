@@ -25,7 +25,7 @@ from model.datasets.images import (
 )
 from model.errors import ImageError
 
-SPRITE = Path(__file__).resolve().parents[2] / "shared/data/heldout/fashion-mnist-sprite.png"
+SPRITE = Path(__file__).resolve().parents[3] / "shared/data/heldout/fashion-mnist-sprite.png"
 MODES = ["1", "L", "P", "RGB", "RGBA", "LA", "CMYK", "I;16", "I", "F"]
 
 

@@ -16,10 +16,10 @@ from model.datasets.fashion_mnist import CLASS_NAMES
 from model.datasets.images import is_blank
 from model.errors import ImageError, PredictionError
 from model.nn.network import MLP
-from tests.answers import answer_blocks, captions, images, stats, verdict_of
-from tests.answers import shown_figures as metrics  # st.metric values and the Predict answer's figures
 from tests.conftest import REAL_DATA
-from tests.synthetic import trousers
+from tests.support.answers import answer_blocks, captions, images, stats, verdict_of
+from tests.support.answers import shown_figures as metrics  # st.metric values and the Predict answer's figures
+from tests.support.synthetic import trousers
 from ui import models
 from ui.predict_view import (
     SALIENCY_EDGES,
@@ -38,7 +38,7 @@ from ui.predict_view import (
 )
 from ui.store import load_default
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "ui" / "pages" / "predict.py")
 DATA = REAL_DATA  # $FASHION_MNIST_DIR, else the copy beside the checkout
 needs_data = pytest.mark.skipif(not (DATA / "t10k-images-idx3-ubyte.gz").exists(), reason="Fashion-MNIST not on disk")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ui.predict_view import ANSWER_LABEL, BARS_LABEL
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",

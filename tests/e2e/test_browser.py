@@ -25,7 +25,7 @@ pytestmark = pytest.mark.browser
 
 pytest.importorskip("playwright.sync_api", reason="the Python playwright package is not installed")
 
-from tests.browser_helpers import (  # noqa: E402
+from tests.support.browser import (  # noqa: E402
     ANSWER,
     ARTIFACTS,
     CHROMIUM,

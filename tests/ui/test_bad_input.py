@@ -26,10 +26,10 @@ from model.errors import ImageError
 from model.model_file import load_model, model_bytes
 from model.nn.network import MLP
 from model.training.config import RANGES
-from tests.answers import answer_blocks, captions
-from tests.answers import shown_figures as metrics  # st.metric values and the Predict answer's figures
 from tests.conftest import REPO
-from tests.synthetic import blocks, trousers
+from tests.support.answers import answer_blocks, captions
+from tests.support.answers import shown_figures as metrics  # st.metric values and the Predict answer's figures
+from tests.support.synthetic import blocks, trousers
 from ui import models
 from ui.predict_view import predict_image, read_upload
 from ui.store import load_default

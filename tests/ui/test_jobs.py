@@ -6,7 +6,7 @@ import time
 import pytest
 
 from model.training.config import TrainConfig
-from tests.synthetic import dataset
+from tests.support.synthetic import dataset
 from ui.charts import curve_frames
 from ui.jobs import Foreground, Slots, TrainingJob
 from ui.live_chart import BATCH_SERIES, SERIES_COLORS, curve_series
