@@ -6,38 +6,54 @@ import streamlit as st
 
 from model.datasets.fashion_mnist import Dataset
 from model.nn.network import MLP
-from ui import charts as plots
-from ui import frame, models, state
+from ui import charts, frame, models, state
 
 PROJECTED = 2000  # test images in the hidden-feature projection
+INTRO = (
+    "The Fashion-MNIST images themselves, what the network's first layer has learned to look for, and how its hidden "
+    "features pull the ten classes apart. At the bottom, your training runs side by side."
+)
 
 
 @st.cache_data(show_spinner="Projecting hidden features…", max_entries=16)
 def projection(_net: MLP, fingerprint: str, layer: str, _ds: Dataset, data_md5: str) -> tuple:
     """(points (n, 2), explained variance (2,), labels (n,)) for a layer; keyed by model and data."""
-    idx = plots.projection_sample(_ds.y_test, PROJECTED, seed=0)
-    points, explained = plots.pca_projection(plots.layer_features(_net, _ds.x_test[idx], layer))
+    idx = charts.projection_sample(_ds.y_test, PROJECTED, seed=0)
+    points, explained = charts.pca_projection(charts.layer_features(_net, _ds.x_test[idx], layer))
     return points, explained, np.asarray(_ds.y_test[idx])
 
 
 @st.fragment  # its controls rerun only this region
 def samples(ds: Dataset) -> None:
+    """Random training images of each class beside the class balance."""
     st.header("The data", divider="gray")
     left, right = st.columns([3, 2], gap="large")
     with left:
         seed = st.session_state.setdefault(state.EXPLORE_SEED, 0)
         if st.button("Show other examples", help="Draw a new random set of training images for each class."):
             seed = st.session_state[state.EXPLORE_SEED] = seed + 1
-        fig = plots.sample_grid_figure(ds.x_train, plots.sample_indices(ds.y_train, per_class=8, seed=seed))
+        fig = charts.sample_grid_figure(ds.x_train, charts.sample_indices(ds.y_train, per_class=8, seed=seed))
         st.pyplot(fig, alt="Eight random training images of each of the ten classes.")
         st.caption("Shirts, T-shirts, pullovers and coats look alike at 28x28 pixels: expect the model to mix them up.")
     with right:
-        st.altair_chart(plots.class_counts_chart(plots.class_counts(ds.y_train, ds.y_test)), width="stretch")
+        st.altair_chart(charts.class_counts_chart(charts.class_counts(ds.y_train, ds.y_test)), width="stretch")
         st.caption("Every class has the same number of images, so accuracy is not flattered by a majority class.")
+
+
+def inside_a_model(ds: Dataset) -> None:
+    """A model picker, then what the chosen model's first layer and hidden layers do."""
+    st.header("Inside a model", divider="gray")
+    _, net = models.model_picker(state.EXPLORE_MODEL, live=False)
+    if net is None:
+        st.warning("This model could not be loaded; choose another one.")
+        return
+    first_layer(net)
+    hidden_space(net, ds)
 
 
 @st.fragment  # its controls rerun only this region
 def first_layer(net: MLP) -> None:
+    """First-layer weights (784, units) drawn as 28x28 tiles."""
     st.subheader("What the first layer looks for")
     W1 = net.W[0]
     cols = st.columns(2)
@@ -56,7 +72,7 @@ def first_layer(net: MLP) -> None:
         help="Off: one colour scale for all tiles, so strong and weak units compare. On: each tile uses its own range.",
     )
     st.pyplot(
-        plots.weights_figure(W1, n_units=n, cols=8 if n <= 32 else 16, per_unit=per_unit),
+        charts.weights_figure(W1, n_units=n, cols=8 if n <= 32 else 16, per_unit=per_unit),
         alt="First-layer weights drawn as images.",
     )
     what = "class templates (this model has no hidden layer)" if len(net.sizes) == 2 else "hidden units"
@@ -68,9 +84,10 @@ def first_layer(net: MLP) -> None:
 
 @st.fragment  # its controls rerun only this region
 def hidden_space(net: MLP, ds: Dataset) -> None:
+    """A 2-D PCA map of one layer's activations on test images, coloured by class."""
     st.subheader("How hidden features separate the classes")
     left, right = st.columns([3, 1], gap="large")
-    options = plots.layer_options(net)
+    options = charts.layer_options(net)
     layer = right.radio(
         "Layer",
         options,
@@ -82,12 +99,13 @@ def hidden_space(net: MLP, ds: Dataset) -> None:
         "easy to tell apart; switch to the input pixels to see what the network added."
     )
     points, explained, labels = projection(net, models.fingerprint(net), layer, ds, ds.md5)
-    fig = plots.projection_figure(points, labels, explained)
+    fig = charts.projection_figure(points, labels, explained)
     left.pyplot(fig, alt=f"2-D PCA projection of {PROJECTED} test images' {layer}, coloured by class.")
 
 
 @st.fragment  # its controls rerun only this region
 def compare_runs(ds: Dataset) -> None:
+    """Learning curves and test scores of several models side by side."""
     st.header("Compare runs", divider="gray")
     options = [o for o in models.model_options() if o != models.LIVE_LABEL]
     default = [o for o in options if not o.startswith("Saved: ")][:4]
@@ -101,13 +119,13 @@ def compare_runs(ds: Dataset) -> None:
     if not nets:
         st.info("Pick one or more models to compare.")
         return
-    frame = plots.curves_frame({label: net.meta.get("history") for label, net in nets.items()})
-    if frame.empty:
+    curves = charts.curves_frame({label: net.meta.get("history") for label, net in nets.items()})
+    if curves.empty:
         st.info("None of these models has a training history to draw.")
     else:
-        st.altair_chart(plots.curves_chart(frame), width="stretch")
+        st.altair_chart(charts.curves_chart(curves), width="stretch")
         st.caption("Solid lines are validation accuracy, dashed ones train accuracy: a widening gap is overfitting.")
-    rows = pd.DataFrame([plots.run_summary(label, net, models.evaluation(net, ds)) for label, net in nets.items()])
+    rows = pd.DataFrame([charts.run_summary(label, net, models.evaluation(net, ds)) for label, net in nets.items()])
     pct = {c: st.column_config.NumberColumn(c, format="percent") for c in ("test accuracy",)}
     st.dataframe(
         rows,
@@ -122,18 +140,8 @@ def compare_runs(ds: Dataset) -> None:
     st.caption("Test scores are measured now on the same 10,000 images, so the rows are directly comparable.")
 
 
-frame.setup_page(
-    "Explore",
-    "The Fashion-MNIST images themselves, what the network's first layer has learned to look for, and how its hidden "
-    "features pull the ten classes apart. At the bottom, your training runs side by side.",
-)
+frame.setup_page("Explore", INTRO)
 ds = models.require_dataset()
 samples(ds)
-st.header("Inside a model", divider="gray")
-label, net = models.model_picker("explore_model", live=False)
-if net is None:
-    st.warning("This model could not be loaded; choose another one.")
-else:
-    first_layer(net)
-    hidden_space(net, ds)
+inside_a_model(ds)
 compare_runs(ds)

@@ -5,14 +5,27 @@ import streamlit as st
 from model.datasets.fashion_mnist import CLASS_NAMES, Dataset
 from model.nn.network import MLP
 from model.training.evaluation import Evaluation, confident_mistakes, report_csv
-from ui import charts, frame, models
-from ui import charts as plots
+from ui import charts, frame, models, state
 
 GALLERY = 16  # images per gallery
 ZOOM = 4  # 28 px -> 112 px, pixel-repeated so edges stay crisp
+INTRO = (
+    "How the chosen model does on the 10,000 test images it never saw in training: overall scores, the confusion "
+    "matrix and per-class figures. Then the mistakes themselves, so you can judge whether they are understandable."
+)
+
+
+def pick_model() -> MLP:
+    """The model picker; stops the page when the chosen model cannot be loaded."""
+    _, net = models.model_picker(state.METRICS_MODEL, live=False)
+    if net is None:
+        st.warning("This model could not be loaded; choose another one.")
+        st.stop()
+    return net
 
 
 def headline(ev: Evaluation) -> None:
+    """Accuracy, macro F1 and the number of mistakes."""
     cols = st.columns(3)
     cols[0].metric("Test accuracy", f"{ev.accuracy:.2%}", help="Share of the 10,000 test images classified correctly.")
     cols[1].metric(
@@ -23,6 +36,7 @@ def headline(ev: Evaluation) -> None:
 
 @st.fragment  # its controls rerun only this region
 def confusion(ev: Evaluation) -> None:
+    """The confusion matrix (counts or shares) beside the accuracy of each class."""
     left, right = st.columns([3, 2], gap="large")
     with left:
         st.subheader("Confusion matrix")
@@ -30,21 +44,22 @@ def confusion(ev: Evaluation) -> None:
             "Show",
             ["Counts", "Share of each true class"],
             horizontal=True,
-            key="metrics_cm_view",
+            key=state.METRICS_CM_VIEW,
             help="Counts are numbers of test images; shares divide each row by its class size (rows sum to 100%).",
         )
-        fig = plots.confusion_figure(ev.confusion, normalized=view != "Counts")
+        fig = charts.confusion_figure(ev.confusion, normalized=view != "Counts")
         st.pyplot(fig, alt="Confusion matrix of the test set: true class by row, predicted class by column.")
         st.caption("The diagonal holds the correct answers; bright cells off it are the classes the model mixes up.")
     with right:
         st.subheader("Accuracy per class")
-        st.altair_chart(plots.per_class_accuracy_chart(ev.per_class_accuracy, ev.accuracy), width="stretch")
+        st.altair_chart(charts.per_class_accuracy_chart(ev.per_class_accuracy, ev.accuracy), width="stretch")
         st.caption("Short bars are the hard classes; the dashed line is the overall accuracy.")
 
 
 def report_table(ev: Evaluation) -> None:
+    """Precision, recall and F1 per class, with a CSV download."""
     st.subheader("Precision, recall and F1 per class")
-    df = plots.report_frame(ev.report)
+    df = charts.report_frame(ev.report)
     score = {c: st.column_config.NumberColumn(c, format="%.3f") for c in ("precision", "recall", "f1")}
     support = st.column_config.NumberColumn("support", format="%d", help="Test images of this class.")
     st.dataframe(df, column_config={**score, "support": support}, height=35 * (len(df) + 1) + 3)
@@ -62,15 +77,17 @@ def report_table(ev: Evaluation) -> None:
 
 
 def show_gallery(ev: Evaluation, ds: Dataset, indices) -> None:
-    images, captions = plots.gallery(ev, ds.x_test, indices, factor=ZOOM)
+    """Zoomed test images at the given indices, captioned true -> predicted (confidence)."""
+    images, captions = charts.gallery(ev, ds.x_test, indices, factor=ZOOM)
     if images:
         st.image(images, caption=captions, width=ZOOM * 28, output_format="PNG")
 
 
 @st.fragment  # its controls rerun only this region
 def cell_gallery(ev: Evaluation, ds: Dataset, fp: str) -> None:
+    """The test images of one confusion cell; its pickers are keyed by the model (fp) so a new model starts fresh."""
     st.subheader("Look inside one cell")
-    true0, pred0 = plots.most_confused_pair(ev.confusion)
+    true0, pred0 = charts.most_confused_pair(ev.confusion)
     cols = st.columns(2)
     options = list(range(len(CLASS_NAMES)))
     true = cols[0].selectbox(
@@ -78,7 +95,7 @@ def cell_gallery(ev: Evaluation, ds: Dataset, fp: str) -> None:
         options,
         index=true0,
         format_func=CLASS_NAMES.__getitem__,
-        key=f"metrics_true_{fp}",
+        key=state.METRICS_TRUE_PREFIX + fp,
         help="The row of the confusion matrix: what the image really is.",
     )
     pred = cols[1].selectbox(
@@ -86,17 +103,18 @@ def cell_gallery(ev: Evaluation, ds: Dataset, fp: str) -> None:
         options,
         index=pred0,
         format_func=CLASS_NAMES.__getitem__,
-        key=f"metrics_pred_{fp}",
+        key=state.METRICS_PRED_PREFIX + fp,
         help="The column: what the model said. Starts on the model's most frequent mistake.",
     )
     n = int(ev.confusion[true, pred])
     what = "correctly classified" if true == pred else f"predicted as {CLASS_NAMES[pred]}"
     shown = f"; the {min(n, GALLERY)} most confident are shown" if n else ""
     st.caption(f"{n:,} test images of {CLASS_NAMES[true]} were {what}{shown}. Captions: true → predicted (confidence).")
-    show_gallery(ev, ds, plots.cell_indices(ev, true, pred, limit=GALLERY))
+    show_gallery(ev, ds, charts.cell_indices(ev, true, pred, limit=GALLERY))
 
 
 def worst_mistakes(ev: Evaluation, ds: Dataset) -> None:
+    """The wrong answers given with the highest confidence."""
     st.subheader("The most confident mistakes")
     st.caption(
         "Wrong answers given with the highest confidence: some are the model's blind spots, some are mislabelled "
@@ -106,6 +124,7 @@ def worst_mistakes(ev: Evaluation, ds: Dataset) -> None:
 
 
 def training_history(net: MLP) -> None:
+    """The learning curves stored in the model file, if any."""
     st.subheader("Learning curves")
     history = net.meta.get("history") or {}
     if not history.get("epoch"):
@@ -121,16 +140,9 @@ def training_history(net: MLP) -> None:
         )
 
 
-frame.setup_page(
-    "Metrics",
-    "How the chosen model does on the 10,000 test images it never saw in training: overall scores, the confusion "
-    "matrix and per-class figures. Then the mistakes themselves, so you can judge whether they are understandable.",
-)
+frame.setup_page("Metrics", INTRO)
 ds = models.require_dataset()
-label, net = models.model_picker("metrics_model", live=False)
-if net is None:
-    st.warning("This model could not be loaded; choose another one.")
-    st.stop()
+net = pick_model()
 ev = models.evaluation(net, ds)
 headline(ev)
 confusion(ev)

@@ -18,6 +18,22 @@ except Exception as exc:  # noqa: BLE001 - any failure just means "no canvas her
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
 ANY_CLASS = "Any class"
 TEST_SEED = 2017  # the year Fashion-MNIST came out: the same sequence of test images every session
+LIVE_EVERY = 2  # seconds between the live model's fresh answers
+INTRO = (
+    "Draw a piece of clothing, upload a photo or pick a test image, and see what the network thinks it is: all ten "
+    "class probabilities, plus a saliency map of the pixels that drove its answer. Choose the model that is "
+    "training right now to watch its guess on your drawing sharpen as it learns."
+)
+
+
+def pick_model() -> tuple[str, MLP | None]:
+    """The model picker; stops the page when the chosen model cannot be loaded."""
+    with st.columns([1, 2])[0]:
+        label, net = models.model_picker(state.PREDICT_MODEL)
+    if net is None and label != models.LIVE_LABEL:
+        st.warning("This model could not be loaded; pick another one above.")
+        st.stop()
+    return label, net
 
 
 def show_prediction(net: MLP, image28: np.ndarray, truth: int | None = None) -> None:
@@ -28,10 +44,10 @@ def show_prediction(net: MLP, image28: np.ndarray, truth: int | None = None) -> 
         st.warning(str(e), icon=":material/warning:")
 
 
-@st.fragment(run_every=2)
+@st.fragment(run_every=LIVE_EVERY)
 @models.foreground
 def live_prediction(image28: np.ndarray, truth: int | None) -> None:
-    """Re-predicts with a fresh snapshot of the training network every 2 seconds."""
+    """Re-predicts with a fresh snapshot of the training network every LIVE_EVERY seconds."""
     job = frame.current_job()
     net = models.resolve_model(models.LIVE_LABEL)
     if net is None:
@@ -40,13 +56,14 @@ def live_prediction(image28: np.ndarray, truth: int | None) -> None:
     p = job.progress if job is not None else None
     when = f"epoch {p.epoch}/{p.epochs}" if p is not None else "starting"
     st.caption(
-        f":red-badge[:material/sensors: Live] The model training now ({when}), re-asked every 2 seconds: "
+        f":red-badge[:material/sensors: Live] The model training now ({when}), re-asked every {LIVE_EVERY} seconds: "
         "watch its answer sharpen as it learns."
     )
     show_prediction(net, image28, truth)
 
 
 def prediction_panel(label: str, net: MLP | None, image28: np.ndarray, truth: int | None = None) -> None:
+    """The answer for one 28x28 input (28, 28): refreshed live for the training model, else once."""
     if label == models.LIVE_LABEL:
         live_prediction(image28, truth)
     elif net is not None:
@@ -56,6 +73,7 @@ def prediction_panel(label: str, net: MLP | None, image28: np.ndarray, truth: in
 @st.fragment
 @models.foreground
 def draw_tab(label: str, net: MLP | None) -> None:
+    """Draw tab: the canvas on the left, the answer for the drawing on the right."""
     left, right = st.columns([2, 3], gap="large")
     with left:
         if st_canvas is None:
@@ -74,7 +92,7 @@ def draw_tab(label: str, net: MLP | None) -> None:
             width=280,
             drawing_mode="freedraw",
             return_image_data=True,
-            key="predict_canvas",
+            key=state.PREDICT_CANVAS,
         )
         st.caption(
             "Undo, redo and clear (the bin) are in the toolbar above the canvas. "
@@ -91,12 +109,13 @@ def draw_tab(label: str, net: MLP | None) -> None:
 @st.fragment
 @models.foreground
 def upload_tab(label: str, net: MLP | None) -> None:
+    """Upload tab: a photo, its preview, and the answer for it."""
     left, right = st.columns([2, 3], gap="large")
     with left:
         file = st.file_uploader(
             "A photo or picture of one piece of clothing",
             type=UPLOAD_TYPES,
-            key="predict_upload",
+            key=state.PREDICT_UPLOAD,
             max_upload_size=MAX_UPLOAD_BYTES // (1024 * 1024),
             help="Best on a plain background: it is cropped, shrunk to 28×28 and inverted like Fashion-MNIST.",
         )
@@ -121,6 +140,7 @@ def upload_tab(label: str, net: MLP | None) -> None:
 
 
 def _new_test_image(labels: np.ndarray) -> None:
+    """Pick another test image (of the chosen class, if any); labels (10000,)."""
     rng = st.session_state.setdefault(state.PREDICT_RNG, np.random.default_rng(TEST_SEED))
     choice = st.session_state.get(state.PREDICT_TEST_CLASS, ANY_CLASS)
     cls = None if choice == ANY_CLASS else CLASS_NAMES.index(choice)
@@ -130,6 +150,7 @@ def _new_test_image(labels: np.ndarray) -> None:
 @st.fragment
 @models.foreground
 def test_tab(label: str, net: MLP | None) -> None:
+    """Test image tab: a random test image (of a class, if chosen), its true label and the answer."""
     ds = models.dataset()
     if ds is None and models.data_problem():
         st.warning(f"Test images need the Fashion-MNIST files, which cannot be used: {models.data_problem()}")
@@ -146,7 +167,7 @@ def test_tab(label: str, net: MLP | None) -> None:
         st.selectbox(
             "Class",
             [ANY_CLASS, *CLASS_NAMES],
-            key="predict_test_class",
+            key=state.PREDICT_TEST_CLASS,
             on_change=_new_test_image,
             args=(ds.y_test,),
             help="Pick test images of one class only, or of any class.",
@@ -167,18 +188,8 @@ def test_tab(label: str, net: MLP | None) -> None:
         prediction_panel(label, net, ds.x_test[index], truth)
 
 
-frame.setup_page(
-    "Predict",
-    "Draw a piece of clothing, upload a photo or pick a test image, and see what the network thinks it is: all ten "
-    "class probabilities, plus a saliency map of the pixels that drove its answer. Choose the model that is "
-    "training right now to watch its guess on your drawing sharpen as it learns.",
-)
-with st.columns([1, 2])[0]:
-    label, net = models.model_picker("predict_model")
-if net is None and label != models.LIVE_LABEL:
-    st.warning("This model could not be loaded; pick another one above.")
-    st.stop()
-
+frame.setup_page("Predict", INTRO)
+label, net = pick_model()
 draw, upload, test = st.tabs([":material/draw: Draw", ":material/upload: Upload", ":material/casino: Test image"])
 with draw:
     draw_tab(label, net)

@@ -4,8 +4,10 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
+from model.datasets.fashion_mnist import Dataset
 from model.errors import FashionError
 from model.model_file import model_bytes
+from model.nn.network import MLP
 from model.training.config import CHOICES, HELP, PRESETS, RANGES, TrainConfig, from_query, parse_hidden, to_query
 from model.training.pipeline import cli_command
 from ui import charts, frame, models, state
@@ -13,16 +15,14 @@ from ui.jobs import TrainingJob
 from ui.live_chart import live_curves_html
 from ui.train_view import status_line
 
-frame.setup_page(
-    "Train",
+INTRO = (
     "Choose how the network is built and trained, press Start, and watch its loss fall and accuracy rise epoch by epoch. "
-    "Training runs in the background, so you can draw on the Predict page while it learns.",
-    sidebar_status=False,  # the live view below shows it, and one timer per page is cheaper
+    "Training runs in the background, so you can draw on the Predict page while it learns."
 )
-ds = models.require_dataset()
 FIELDS = list(TrainConfig().to_dict())
 # Each refresh costs the server a rerun and the browser a redraw, both taken from training's CPU.
 LIVE_EVERY = 2.0
+FORM_MIN = 1e-6  # the form's smallest value for settings that must be above 0 (lr, gamma)
 LABELS = {
     "lr": "Learning rate",
     "init": "Initializer",
@@ -31,24 +31,45 @@ LABELS = {
     "warmup_epochs": "Warm-up epochs",
     "val_fraction": "Validation fraction",
 }
+GROUPS = {
+    "Network": ["hidden", "activation", "init", "dropout", "input_dropout", "preprocessing"],
+    "Optimizer": ["optimizer", "lr", "momentum", "weight_decay", "l2", "label_smoothing"],
+    "Schedule": ["schedule", "warmup_epochs", "step_epochs", "gamma", "epochs", "batch_size"],
+    "Data and stopping": ["val_fraction", "train_subset", "seed", "patience", "restore_best"],
+}
 PRESET_LABELS = {
     "fast": "Fast (about 15 s, ~89.8%)",
     "best": "Best recipe (the shipped model)",
     "tutorial_gelu_10_fullbatch": "Tutorial: 10 GELU units, full batch",
     "tutorial_sigmoid_128_lr1": "Tutorial: 128 sigmoid units, lr 1",
 }
+HELP_PRESETS = {
+    "fast": "784-256-10 relu with dropout, Adam and cosine decay, 30 epochs: the quickest good model.",
+    "best": "784-512-256-10 with AdamW, dropout, label smoothing and standardized inputs, 40 epochs on all 60,000 images.",
+    "tutorial_gelu_10_fullbatch": "A classic from-scratch recipe: 10 GELU units and one full-batch step per epoch. Watch it crawl.",
+    "tutorial_sigmoid_128_lr1": "Another classic: 128 sigmoid units, plain SGD with learning rate 1. Watch it stall.",
+}
+RESULT_NOTES = {  # how a finished run's message is shown, by its state
+    "done": st.success,
+    "early_stop": st.success,
+    "stopped": st.warning,
+    "diverged": st.error,
+    "error": st.error,
+}
 
 
+# ----- settings ------------------------------------------------------------------------
 def apply(cfg: TrainConfig) -> None:
     """Put a configuration into the form's widgets and the URL."""
     for key, value in cfg.to_dict().items():
-        st.session_state[f"{state.CONFIG_PREFIX}{key}"] = ",".join(map(str, value)) if key == "hidden" else value
+        st.session_state[state.config_key(key)] = ",".join(map(str, value)) if key == "hidden" else value
     st.query_params.from_dict({**to_query(cfg), "ws": frame.session_id()})
 
 
-FORM_MIN = 1e-6  # the form's smallest value for settings that must be above 0 (lr, gamma)
-
-if state.CONFIG_PREFIX + "seed" not in st.session_state:  # first visit: settings from the shared link, if any
+def settings_from_link() -> None:
+    """On the first visit, fill the form from the shared link's settings (if any), saying what was changed."""
+    if state.config_key("seed") in st.session_state:
+        return
     cfg, problems = from_query(st.query_params.to_dict())
     for key in ("lr", "gamma"):
         if getattr(cfg, key) < FORM_MIN:
@@ -60,22 +81,16 @@ if state.CONFIG_PREFIX + "seed" not in st.session_state:  # first visit: setting
 
 
 def presets() -> None:
+    """One button per preset; a click fills the form."""
     st.write("**Presets**")
     cols = st.columns(len(PRESETS))
     for col, (name, cfg) in zip(cols, PRESETS.items()):
         col.button(PRESET_LABELS[name], on_click=apply, args=(cfg,), width="stretch", help=HELP_PRESETS[name])
 
 
-HELP_PRESETS = {
-    "fast": "784-256-10 relu with dropout, Adam and cosine decay, 30 epochs: the quickest good model.",
-    "best": "784-512-256-10 with AdamW, dropout, label smoothing and standardized inputs, 40 epochs on all 60,000 images.",
-    "tutorial_gelu_10_fullbatch": "A classic from-scratch recipe: 10 GELU units and one full-batch step per epoch. Watch it crawl.",
-    "tutorial_sigmoid_128_lr1": "Another classic: 128 sigmoid units, plain SGD with learning rate 1. Watch it stall.",
-}
-
-
 def widget(key: str, col) -> None:
-    k, h = f"{state.CONFIG_PREFIX}{key}", HELP[key]
+    """The form widget of one ``TrainConfig`` field, in a column."""
+    k, h = state.config_key(key), HELP[key]
     label = LABELS.get(key, key.replace("_", " ").capitalize())
     if key == "hidden":
         col.text_input("Hidden layers", key=k, help=h)
@@ -94,22 +109,16 @@ def widget(key: str, col) -> None:
 
 def form_config() -> TrainConfig:
     """The settings held by the form's widgets, validated (ConfigError names the first bad one)."""
-    values = {k: st.session_state[f"{state.CONFIG_PREFIX}{k}"] for k in FIELDS}
+    values = {k: st.session_state[state.config_key(k)] for k in FIELDS}
     values["hidden"] = parse_hidden(values["hidden"])
     return TrainConfig.from_dict(values)
 
 
 def settings_form() -> TrainConfig | None:
     """The form; returns a validated configuration when Start is pressed."""
-    with st.form("settings"):
-        groups = {
-            "Network": ["hidden", "activation", "init", "dropout", "input_dropout", "preprocessing"],
-            "Optimizer": ["optimizer", "lr", "momentum", "weight_decay", "l2", "label_smoothing"],
-            "Schedule": ["schedule", "warmup_epochs", "step_epochs", "gamma", "epochs", "batch_size"],
-            "Data and stopping": ["val_fraction", "train_subset", "seed", "patience", "restore_best"],
-        }
-        cols = st.columns(len(groups))
-        for col, (title, keys) in zip(cols, groups.items()):
+    with st.form(state.SETTINGS_FORM):
+        cols = st.columns(len(GROUPS))
+        for col, (title, keys) in zip(cols, GROUPS.items()):
             col.write(f"**{title}**")
             for key in keys:
                 widget(key, col)
@@ -126,6 +135,26 @@ def settings_form() -> TrainConfig | None:
         return None
 
 
+def start_training(cfg: TrainConfig, ds: Dataset) -> None:
+    """Start this session's run in the background and redraw the page with Start disabled."""
+    st.query_params.from_dict({**to_query(cfg), "ws": frame.session_id()})
+    st.session_state[state.JOB] = TrainingJob(cfg, ds, command=cli_command(cfg)).start()
+    st.session_state[state.SHOWN_JOB] = None
+    st.rerun()
+
+
+def share_link() -> None:
+    """A link with the current settings but without the private workspace token."""
+    try:
+        query = urlencode(to_query(form_config()))
+    except FashionError:
+        return
+    base = (st.context.url or "").split("?")[0]
+    st.caption("Share these settings (the link leaves out your private workspace):")
+    st.code(f"{base}?{query}" if query else base, language=None, wrap_lines=True)
+
+
+# ----- the run -------------------------------------------------------------------------
 def curves(job: TrainingJob) -> None:
     """Light SVG curves while the run goes on (redrawn every refresh), interactive charts once it ends."""
     history = job.trainer.history.to_dict()
@@ -156,17 +185,41 @@ def live_view() -> None:
         st.rerun()  # the run ended: redraw the whole page with its results
 
 
+def live_section() -> TrainingJob | None:
+    """This session's run: a hint before the first one, the live view while it trains, the last view after."""
+    st.subheader("Live")
+    job = frame.current_job()
+    if job is None:
+        st.caption("No training yet in this session: pick a preset or settings above and press Start.")
+    elif job.alive or st.session_state.get(state.SHOWN_JOB) != id(job):
+        live_view()  # ticks every LIVE_EVERY s; redraws the page once when the run ends
+    else:
+        run_view(job)  # the run no longer trains: no timer, so an open page costs nothing
+    return job
+
+
+def save_form(net: MLP, job: TrainingJob) -> None:
+    """Save the run's model into this user's models folder under a name."""
+    with st.form(state.SAVE_FORM):
+        name = st.text_input(
+            "Save as",
+            value=f"run-{id(job) % 10000}",
+            help="A name for your models folder; letters, digits, - _ . and spaces.",
+        )
+        if st.form_submit_button(
+            "Save model", help="Writes the model file to your models folder (never over the shipped default)."
+        ):
+            try:
+                path = frame.store().save(net, name)
+                st.toast(f"Saved as {path.stem}")
+            except FashionError as e:
+                st.error(str(e))
+
+
 def results(job: TrainingJob) -> None:
     """The outcome of a finished or stopped run: message, test metrics, save, download, use."""
-    notes = {
-        "done": st.success,
-        "early_stop": st.success,
-        "stopped": st.warning,
-        "diverged": st.error,
-        "error": st.error,
-    }
     if job.message:
-        notes.get(job.state, st.info)(job.message)
+        RESULT_NOTES.get(job.state, st.info)(job.message)
     for warning in job.trainer.warnings if job.trainer else []:
         st.warning(warning)
     if job.resumable and st.button("Resume training", help="Continues exactly where it stopped."):
@@ -187,20 +240,7 @@ def results(job: TrainingJob) -> None:
         hide_index=True,
         width="stretch",
     )
-    with st.form("save"):
-        name = st.text_input(
-            "Save as",
-            value=f"run-{id(job) % 10000}",
-            help="A name for your models folder; letters, digits, - _ . and spaces.",
-        )
-        if st.form_submit_button(
-            "Save model", help="Writes the model file to your models folder (never over the shipped default)."
-        ):
-            try:
-                path = frame.store().save(net, name)
-                st.toast(f"Saved as {path.stem}")
-            except FashionError as e:
-                st.error(str(e))
+    save_form(net, job)
     c1, c2 = st.columns(2)
     c1.download_button(
         "Download model file",
@@ -213,34 +253,14 @@ def results(job: TrainingJob) -> None:
         st.toast("Active model set.")
 
 
+frame.setup_page("Train", INTRO, sidebar_status=False)  # the live view shows the run; one timer per page is cheaper
+ds = models.require_dataset()
+settings_from_link()
 presets()
 cfg = settings_form()
 if cfg is not None:
-    st.query_params.from_dict({**to_query(cfg), "ws": frame.session_id()})
-    st.session_state[state.JOB] = TrainingJob(cfg, ds, command=cli_command(cfg)).start()
-    st.session_state[state.SHOWN_JOB] = None
-    st.rerun()  # redraw with the Start button disabled while the run goes on
-
-
-def share_link() -> None:
-    """A link with the current settings but without the private workspace token."""
-    try:
-        query = urlencode(to_query(form_config()))
-    except FashionError:
-        return
-    base = (st.context.url or "").split("?")[0]
-    st.caption("Share these settings (the link leaves out your private workspace):")
-    st.code(f"{base}?{query}" if query else base, language=None, wrap_lines=True)
-
-
+    start_training(cfg, ds)
 share_link()
-st.subheader("Live")
-job = frame.current_job()
-if job is None:
-    st.caption("No training yet in this session: pick a preset or settings above and press Start.")
-elif job.alive or st.session_state.get(state.SHOWN_JOB) != id(job):
-    live_view()  # ticks every LIVE_EVERY s; redraws the page once when the run ends
-else:
-    run_view(job)  # the run no longer trains: no timer, so an open page costs nothing
+job = live_section()
 if job is not None and not job.alive and job.state != "created":
     results(job)
