@@ -1,8 +1,9 @@
-"""How much slower is training in the app (live view open, refreshing every second) than in the CLI?
+"""How much slower is training in the app (its live view open and refreshing) than in the CLI?
 
-Trains the same configuration (the fast preset unless --epochs/--subset are given) alternately through
-``python -m model train`` and through the Train page in headless Chromium, and prints the ratio of the
-trainer's own seconds (the app reports them in its "Training finished: ... in X s." message).
+Trains the fast preset for --epochs epochs alternately through ``python -m model train`` and
+through the Train page in headless Chromium, and prints the ratio of the trainer's own seconds
+(the CLI's ``train_seconds``; the app's "Training finished: ... in X s." message), so start-up
+and page loads do not count. Alternating makes drifting machine load hit both sides alike.
 Usage: python bench/app_vs_cli.py [--repeats 2] [--epochs 30] [--data-dir DIR]
 """
 
@@ -25,6 +26,7 @@ from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, free_port, start_serv
 
 
 def cli_seconds(data_dir: str, epochs: int, out: Path) -> float:
+    """The trainer's seconds of one `python -m model train` run (its JSON line's train_seconds)."""
     cmd = [sys.executable, "-m", "model", "train", "--preset", "fast", "--epochs", str(epochs)]
     cmd += ["--data-dir", data_dir, "--out", str(out), "--quiet"]
     line = subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
@@ -32,6 +34,7 @@ def cli_seconds(data_dir: str, epochs: int, out: Path) -> float:
 
 
 def app_seconds(browser, base: str, epochs: int) -> float:
+    """The trainer's seconds of one run started on the Train page, as its finished message gives them."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         page.goto(f"{base}/Train?epochs={epochs}", timeout=90_000)
@@ -45,10 +48,12 @@ def app_seconds(browser, base: str, epochs: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--repeats", type=int, default=2, help="rounds of one CLI and one app training (default 2)")
+    ap.add_argument("--epochs", type=int, default=30, help="epochs of the fast preset (default 30)")
     ap.add_argument(
-        "--data-dir", default=os.environ.get("FASHION_MNIST_DIR") or str(REPO.parent / "shared/data/fashion-mnist")
+        "--data-dir",
+        default=os.environ.get("FASHION_MNIST_DIR") or str(REPO.parent / "shared/data/fashion-mnist"),
+        help="Fashion-MNIST folder (default: $FASHION_MNIST_DIR, else ../shared/data/fashion-mnist)",
     )
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
