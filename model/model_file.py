@@ -17,10 +17,12 @@ from typing import BinaryIO
 
 import numpy as np
 
+from model.datasets.spec import N_CLASSES, N_PIXELS
 from model.errors import ModelFileError
 from model.nn.activations import ACTIVATIONS
-from model.nn.network import MLP, N_CLASSES, N_INPUTS
+from model.nn.network import MLP
 from model.nn.preprocessing import PREPROCESSING, Preprocessor
+from model.training.config import is_number
 
 MAX_MODEL_BYTES = 256 * 1024 * 1024  # uncompressed; refuses zip bombs before reading
 REQUIRED_META = ("hidden_activations", "classes", "config", "metrics", "history", "data_md5", "created")
@@ -141,10 +143,6 @@ def _read_meta(arrays: dict[str, np.ndarray], label: str) -> dict:
     return meta
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def _check_meta_types(meta: dict, label: str) -> None:
     """The fields the app and CLI read (model card, learning curves, runs table) must have usable types."""
     if not isinstance(meta["metrics"], dict):
@@ -153,10 +151,10 @@ def _check_meta_types(meta: dict, label: str) -> None:
     if not isinstance(history, dict):
         raise ModelFileError(f"{label}: 'meta' field 'history' must be a JSON object of lists.")
     for key, values in history.items():
-        if not isinstance(values, list) or not all(v is None or _is_number(v) for v in values):
+        if not isinstance(values, list) or not all(v is None or is_number(v) for v in values):
             raise ModelFileError(f"{label}: 'meta' history '{key}' must be a list of numbers.")
     for key in ("train_seconds", "epochs_trained"):
-        if meta.get(key) is not None and not _is_number(meta[key]):
+        if meta.get(key) is not None and not is_number(meta[key]):
             raise ModelFileError(f"{label}: 'meta' field '{key}' must be a number, not {meta[key]!r}.")
 
 
@@ -168,7 +166,7 @@ def _finite32(a: np.ndarray) -> bool:
 
 def _build(arrays: dict[str, np.ndarray], meta: dict, label: str) -> MLP:
     n_layers = len(meta["hidden_activations"]) + 1
-    sizes = [N_INPUTS]
+    sizes = [N_PIXELS]
     for i in range(1, n_layers + 1):
         W, b = arrays.get(f"W{i}"), arrays.get(f"b{i}")
         if W is None or b is None:
@@ -194,8 +192,8 @@ def _build(arrays: dict[str, np.ndarray], meta: dict, label: str) -> MLP:
     pre = Preprocessor(kind)
     if kind == "standardize":
         mean, std = arrays.get("input_mean"), arrays.get("input_std")
-        if mean is None or std is None or mean.shape != (N_INPUTS,) or std.shape != (N_INPUTS,):
-            raise ModelFileError(f"{label}: standardized inputs need input_mean and input_std of shape ({N_INPUTS},).")
+        if mean is None or std is None or mean.shape != (N_PIXELS,) or std.shape != (N_PIXELS,):
+            raise ModelFileError(f"{label}: standardized inputs need input_mean and input_std of shape ({N_PIXELS},).")
         if mean.dtype.kind not in "fiu" or std.dtype.kind not in "fiu":
             raise ModelFileError(f"{label}: input_mean and input_std must hold numbers.")
         if not (_finite32(mean) and _finite32(std) and (std > 0).all()):

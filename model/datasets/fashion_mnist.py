@@ -25,21 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from model.datasets.spec import CLASS_NAMES as CLASS_NAMES  # the dataset's classes, also imported from here
+from model.datasets.spec import IMAGE_SIDE, N_PIXELS
 from model.errors import DataError
-
-CLASS_NAMES: tuple[str, ...] = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
-N_PIXELS = 28 * 28
 
 ENV_VAR = "FASHION_MNIST_DIR"
 # MD5 of each official .gz file, in load order (train images+labels, test images+labels).
@@ -66,7 +54,7 @@ _TIMEOUT = 30  # seconds per network operation; a stalled mirror must not hang t
 _CHUNK = 1 << 16
 _GZIP_MAGIC = b"\x1f\x8b"
 _IDX_NDIM = {0x00000801: 1, 0x00000803: 3}  # IDX magic number -> number of dimensions
-_IMAGE_SHAPES = {(N_PIXELS,), (28, 28), (28, 28, 1), (1, 28, 28)}
+_IMAGE_SHAPES = {(N_PIXELS,), (IMAGE_SIDE, IMAGE_SIDE), (IMAGE_SIDE, IMAGE_SIDE, 1), (1, IMAGE_SIDE, IMAGE_SIDE)}
 
 
 # ----------------------------------------------------------------------------- readers
@@ -141,7 +129,7 @@ def read_csv(path: str | Path) -> Split:
         with path.open(encoding="utf-8-sig") as f:
             first = f.readline()
         # A header has no numbers at all; a data line with one bad cell is not a header.
-        header = bool(first.strip()) and not any(map(_is_number, first.split(",")))
+        header = bool(first.strip()) and not any(map(_parses_as_number, first.split(",")))
         if header and len(first.split(",")) != 1 + N_PIXELS:
             raise DataError(f"{path}: {_csv_problem(path, header)}")
         table = None
@@ -175,7 +163,8 @@ def read_csv(path: str | Path) -> Split:
     raise DataError(f"{path}: {problem}" if problem else fallback)
 
 
-def _is_number(text: str) -> bool:
+def _parses_as_number(text: str) -> bool:
+    """True if a CSV cell holds a number (a header cell does not)."""
     try:
         float(text)
         return True
@@ -198,9 +187,7 @@ def _csv_problem(path: Path, header: bool) -> str | None:
                 continue
             rows += 1
             if len(cells) != ncols:
-                return (
-                    f"line {lineno} has {len(cells)} columns, expected {ncols} (a label followed by 784 pixel values)."
-                )
+                return f"line {lineno} has {len(cells)} columns, expected {ncols} (a label followed by {N_PIXELS} pixel values)."
             # Whole-line check first (about 3x faster); cell by cell only to explain a bad line.
             try:
                 v = list(map(float, cells))
@@ -276,7 +263,8 @@ def read_npz(path: str | Path) -> dict[str, Split]:
         table = arrays[""]
         if table.ndim != 2 or table.shape[1] != 1 + N_PIXELS:
             raise DataError(
-                f"{path}: a .npy file must hold an (n, 785) array (label, then 784 pixels); found shape {table.shape}."
+                f"{path}: a .npy file must hold an (n, {1 + N_PIXELS}) array (label, then {N_PIXELS} pixels); "
+                f"found shape {table.shape}."
             )
         return {"all": _validate(table[:, 1:], table[:, 0], where)}
     out: dict[str, Split] = {}
@@ -309,7 +297,7 @@ def _validate(images: np.ndarray, labels: np.ndarray, where: str) -> Split:
             raise DataError(f"{where}: the {what} must be numbers, found data of type {a.dtype}.")
     if images.ndim == 0 or tuple(images.shape[1:]) not in _IMAGE_SHAPES:
         raise DataError(
-            f"{where}: wrong image size; each image must have 784 pixels (28x28), but the images "
+            f"{where}: wrong image size; each image must have {N_PIXELS} pixels ({IMAGE_SIDE}x{IMAGE_SIDE}), but the images "
             f"have shape {images.shape}."
         )
     if len(images) == 0:

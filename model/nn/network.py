@@ -3,28 +3,30 @@
 All weights and biases live in one flat vector ``params``; ``W[i]`` (inputs, outputs)
 and ``b[i]`` (outputs,) are views into it, and ``gW``/``gb`` into ``grads``. Samples
 are rows: a batch x has shape (n, 784) and the logits (n, 10).
+
+Inference (``logits``, ``predict_proba``, ``input_gradient``, ``hidden_activations``) only
+reads the weights and keeps its intermediate arrays local, so one network can answer many
+sessions at once; training (``loss_and_grad``, ``backward``) writes ``grads`` and is for
+one thread.
 """
 
 from __future__ import annotations
 
 import copy
-import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from model.datasets.spec import N_PIXELS
 from model.nn.activations import ACTIVATIONS
 from model.nn.initializers import INITIALIZERS
 from model.nn.losses import cross_entropy, softmax
 from model.nn.preprocessing import Preprocessor
 
-N_INPUTS = 784
-N_CLASSES = 10
-
 
 @dataclass
 class _Cache:
-    """What backward needs from the last training forward pass."""
+    """What a backward pass needs from its forward pass."""
 
     inputs: list = field(default_factory=list)  # input to layer i, (n, fan_in)
     zs: list = field(default_factory=list)  # pre-activations of hidden layers
@@ -61,42 +63,46 @@ class MLP:
         self.dtype = np.dtype(dtype)
         shapes = list(zip(self.sizes[:-1], self.sizes[1:]))
         self.params = np.zeros(sum(i * o + o for i, o in shapes), dtype=self.dtype)
-        self.grads = np.zeros_like(self.params)
-        self.W, self.b, self.gW, self.gb, self.weight_slices = [], [], [], [], []
-        offset = 0
-        for fan_in, fan_out in shapes:
-            w, bias = (
-                slice(offset, offset + fan_in * fan_out),
-                slice(offset + fan_in * fan_out, offset + fan_in * fan_out + fan_out),
-            )
-            self.W.append(self.params[w].reshape(fan_in, fan_out))
-            self.b.append(self.params[bias])
-            self.gW.append(self.grads[w].reshape(fan_in, fan_out))
-            self.gb.append(self.grads[bias])
-            self.weight_slices.append(w)
-            offset = bias.stop
+        self._bind(np.zeros_like(self.params))
         rng = rng if rng is not None else np.random.default_rng(0)
         for W in self.W:
             W[...] = INITIALIZERS[init](W.shape[0], W.shape[1], rng)
-        self._cache = _Cache()
-        # input_gradient borrows the training buffers; one model may serve many sessions at once.
-        self._lock = threading.Lock()
 
-    # ----- training passes -------------------------------------------------
-    def forward(
+    def _bind(self, grads: np.ndarray) -> None:
+        """Lay out the per-layer views ``W``, ``b`` (into ``params``) and ``gW``, ``gb`` (into ``grads``).
+
+        Layer i's weights (fan_in * fan_out values, row-major) come first, then its biases;
+        ``weight_slices[i]`` is where its weights sit in the flat vector (for weight decay).
+        """
+        self.grads = grads
+        self.W, self.b, self.gW, self.gb, self.weight_slices = [], [], [], [], []
+        offset = 0
+        for fan_in, fan_out in zip(self.sizes[:-1], self.sizes[1:]):
+            w = slice(offset, offset + fan_in * fan_out)
+            bias = slice(w.stop, w.stop + fan_out)
+            self.W.append(self.params[w].reshape(fan_in, fan_out))
+            self.b.append(self.params[bias])
+            self.gW.append(grads[w].reshape(fan_in, fan_out))
+            self.gb.append(grads[bias])
+            self.weight_slices.append(w)
+            offset = bias.stop
+        self._cache = _Cache()
+
+    # ----- the two passes -------------------------------------------------------
+    def _forward(
         self,
         x: np.ndarray,
-        train: bool = False,
+        cache: _Cache,
         rng: np.random.Generator | None = None,
-        dropout: float = 0.0,
-        input_dropout: float = 0.0,
     ) -> np.ndarray:
-        """Logits (n, 10) for preprocessed inputs x (n, 784). With train=True, caches for backward."""
-        cache = _Cache(dropout=dropout if train else 0.0, input_dropout=input_dropout if train else 0.0)
+        """The forward loop: logits (n, 10) for model inputs x (n, 784), recording each layer in ``cache``.
+
+        Dropout applies when ``cache.dropout`` / ``cache.input_dropout`` are set (training only).
+        """
         if cache.input_dropout:
-            cache.input_keep = rng.random(x.shape, dtype=np.float32) >= input_dropout
+            cache.input_keep = rng.random(x.shape, dtype=np.float32) >= cache.input_dropout
             x = x * cache.input_keep
-            x *= self.dtype.type(1 / (1 - input_dropout))
+            x *= self.dtype.type(1 / (1 - cache.input_dropout))
         a = x
         last = len(self.W) - 1
         for i, (W, b) in enumerate(zip(self.W, self.b)):
@@ -116,18 +122,23 @@ class MLP:
             else:
                 a = h
                 cache.keeps.append(None)
-        if train:
-            self._cache = cache
         return z
 
-    def backward(self, dlogits: np.ndarray, l2: float = 0.0, input_grad: bool = False) -> np.ndarray | None:
-        """Fill ``grads`` from dloss/dlogits (n, 10); returns dloss/dx (n, 784) if input_grad."""
-        cache, d = self._cache, dlogits
+    def _backward(
+        self, cache: _Cache, dlogits: np.ndarray, weight_grads: bool, l2: float = 0.0, input_grad: bool = False
+    ) -> np.ndarray | None:
+        """The backward loop from dloss/dlogits (n, 10); returns dloss/dx (n, 784) if ``input_grad``.
+
+        With ``weight_grads`` it fills ``grads`` (training); without, it writes nothing on the
+        network, so saliency maps can be computed by many threads at once.
+        """
+        d = dlogits
         for i in reversed(range(len(self.W))):
-            np.matmul(cache.inputs[i].T, d, out=self.gW[i])
-            np.sum(d, axis=0, out=self.gb[i])
-            if l2:
-                self.gW[i] += l2 * self.W[i]
+            if weight_grads:
+                np.matmul(cache.inputs[i].T, d, out=self.gW[i])
+                np.sum(d, axis=0, out=self.gb[i])
+                if l2:
+                    self.gW[i] += l2 * self.W[i]
             if i == 0 and not input_grad:
                 return None
             d = d @ self.W[i].T
@@ -141,6 +152,27 @@ class MLP:
                 d *= self.dtype.type(1 / (1 - cache.dropout))
             d *= ACTIVATIONS[self.activations[i - 1]].derivative(cache.zs[i - 1], cache.hs[i - 1])
         return None
+
+    # ----- training passes -------------------------------------------------
+    def forward(
+        self,
+        x: np.ndarray,
+        train: bool = False,
+        rng: np.random.Generator | None = None,
+        dropout: float = 0.0,
+        input_dropout: float = 0.0,
+    ) -> np.ndarray:
+        """Logits (n, 10) for preprocessed inputs x (n, 784). With train=True, caches for backward."""
+        if not train:
+            return self._forward(x, _Cache())
+        cache = _Cache(dropout=dropout, input_dropout=input_dropout)
+        z = self._forward(x, cache, rng)
+        self._cache = cache
+        return z
+
+    def backward(self, dlogits: np.ndarray, l2: float = 0.0, input_grad: bool = False) -> np.ndarray | None:
+        """Fill ``grads`` from dloss/dlogits (n, 10) of the last training forward; returns dloss/dx (n, 784) if input_grad."""
+        return self._backward(self._cache, dlogits, weight_grads=True, l2=l2, input_grad=input_grad)
 
     def loss_and_grad(
         self,
@@ -166,7 +198,7 @@ class MLP:
     # ----- inference on raw pixels -----------------------------------------
     def logits(self, pixels: np.ndarray, batch: int = 4096) -> np.ndarray:
         """Logits (n, 10) for raw pixels (n, 784) or (n, 28, 28) in 0-255, in chunks."""
-        pixels = np.asarray(pixels).reshape(-1, N_INPUTS)
+        pixels = np.asarray(pixels).reshape(-1, N_PIXELS)
         out = [self.forward(self.preprocessor.transform(pixels[i : i + batch])) for i in range(0, len(pixels), batch)]
         return np.concatenate(out) if out else np.zeros((0, self.sizes[-1]), self.dtype)
 
@@ -181,38 +213,26 @@ class MLP:
     def input_gradient(self, pixels: np.ndarray, target: np.ndarray | int | None = None) -> np.ndarray:
         """d p[target] / d (pixels / 255), shape (n, 784): the saliency map.
 
-        ``target`` defaults to each image's predicted class.
+        ``target`` defaults to each image's predicted class. Reads the weights only (its
+        forward and backward arrays are local), so it is safe from many threads at once.
         """
-        pixels = np.asarray(pixels).reshape(-1, N_INPUTS)
-        with self._lock:
-            return self._input_gradient(pixels, target)
-
-    def _input_gradient(self, pixels: np.ndarray, target: np.ndarray | int | None) -> np.ndarray:
-        saved = self._cache
-        try:
-            z = self.forward(self.preprocessor.transform(pixels), train=True)
-            p = softmax(z.astype(np.float64))
-            n = len(p)
-            t = p.argmax(axis=1) if target is None else np.broadcast_to(np.asarray(target), (n,))
-            # d p_t / d z_j = p_t (1[j = t] - p_j)
-            dz = -p[np.arange(n), t][:, None] * p
-            dz[np.arange(n), t] += p[np.arange(n), t]
-            grads_backup = self.grads.copy()
-            dx = self.backward(dz.astype(self.dtype), input_grad=True)
-            self.grads[...] = grads_backup
-        finally:
-            self._cache = saved
+        pixels = np.asarray(pixels).reshape(-1, N_PIXELS)
+        cache = _Cache()
+        z = self._forward(self.preprocessor.transform(pixels), cache)
+        p = softmax(z.astype(np.float64))
+        n = len(p)
+        t = p.argmax(axis=1) if target is None else np.broadcast_to(np.asarray(target), (n,))
+        # d p_t / d z_j = p_t (1[j = t] - p_j)
+        dz = -p[np.arange(n), t][:, None] * p
+        dz[np.arange(n), t] += p[np.arange(n), t]
+        dx = self._backward(cache, dz.astype(self.dtype), weight_grads=False, input_grad=True)
         return self.preprocessor.backprop(pixels, dx).astype(np.float32)
 
     def hidden_activations(self, pixels: np.ndarray, layer: int = -1) -> np.ndarray:
         """Activations (n, units) of a hidden layer for raw pixels, e.g. for a PCA view."""
-        a = self.preprocessor.transform(np.asarray(pixels).reshape(-1, N_INPUTS))
-        hs = []
-        for i in range(len(self.W) - 1):
-            z = a @ self.W[i] + self.b[i]
-            a = ACTIVATIONS[self.activations[i]].forward(z, np.empty_like(z))
-            hs.append(a)
-        return hs[layer]
+        cache = _Cache()
+        self._forward(self.preprocessor.transform(np.asarray(pixels).reshape(-1, N_PIXELS)), cache)
+        return cache.hs[layer]
 
     # ----- bookkeeping ------------------------------------------------------
     @property
@@ -227,12 +247,6 @@ class MLP:
         """An independent snapshot (weights, preprocessing, meta), e.g. of a model mid-training."""
         clone = copy.copy(self)
         clone.params = self.params.copy()
-        clone.grads = np.zeros_like(self.params)
-        clone.W = [clone.params[s].reshape(W.shape) for s, W in zip(self.weight_slices, self.W)]
-        clone.gW = [clone.grads[s].reshape(W.shape) for s, W in zip(self.weight_slices, self.W)]
-        clone.b = [clone.params[s.stop : s.stop + b.size] for s, b in zip(self.weight_slices, self.b)]
-        clone.gb = [clone.grads[s.stop : s.stop + b.size] for s, b in zip(self.weight_slices, self.b)]
+        clone._bind(np.zeros_like(self.params))
         clone.meta = copy.deepcopy(self.meta)
-        clone._cache = _Cache()
-        clone._lock = threading.Lock()
         return clone

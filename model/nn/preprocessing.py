@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model.datasets.spec import N_PIXELS
+
 PREPROCESSING = ("scale", "standardize", "l2")
 # Border pixels barely vary in Fashion-MNIST; dividing a drawing's ink there by a
 # spread of ~0.001 would blow it up, so the spread is floored (0-1 scale).
@@ -37,7 +39,7 @@ class Preprocessor:
 
     def transform(self, pixels: np.ndarray) -> np.ndarray:
         """Pixels (n, 784) or (n, 28, 28) in 0-255 -> float32 model inputs (n, 784)."""
-        x = np.asarray(pixels).reshape(-1, 784).astype(np.float32)
+        x = np.asarray(pixels).reshape(-1, N_PIXELS).astype(np.float32)
         x *= np.float32(1 / 255)
         if self.kind == "standardize":
             x -= self.mean
@@ -52,7 +54,7 @@ class Preprocessor:
             return dx / self.std
         if self.kind == "l2":
             # x = u / |u|: the Jacobian removes the component along x, then divides by |u|.
-            u = np.asarray(pixels, np.float64).reshape(-1, 784) / 255
+            u = np.asarray(pixels, np.float64).reshape(-1, N_PIXELS) / 255
             norm = np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-6)
             x = u / norm
             return (dx - (dx * x).sum(axis=1, keepdims=True) * x) / norm

@@ -39,9 +39,19 @@ RANGES = {
 }
 MAX_LAYERS, MAX_UNITS = 8, 4096
 
-# One line per setting: what it does and what to expect from changing it (CLI --help and app tooltips).
+
+def is_number(value: object) -> bool:
+    """An int or float as JSON and URLs give them, not a bool (which Python counts as an int)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# One line per setting: what it does and what to expect from changing it: the app's tooltips and,
+# with the range and default appended, the CLI's --help.
 HELP = {
-    "hidden": "Units per hidden layer, e.g. 128 or 512,256. More units learn finer detail but train slower.",
+    "hidden": (
+        f"Units per hidden layer, e.g. 128 or 512,256 (1-{MAX_LAYERS} layers of 1-{MAX_UNITS} units). "
+        "More units learn finer detail but train slower."
+    ),
     "activation": "Non-linearity of the hidden units. relu is fast and robust; sigmoid and tanh saturate and learn slowly.",
     "init": "How the starting weights are drawn. he suits relu, xavier suits tanh/sigmoid; uniform/normal are the classic tutorial schemes.",
     "optimizer": "How gradients become weight changes. adam/adamw adapt per weight and are forgiving; plain sgd needs a tuned learning rate.",
@@ -107,7 +117,7 @@ class TrainConfig:
                 raise ConfigError(f"{name}: {getattr(self, name)!r} is not one of {', '.join(options)}")
         for name, (low, high, inclusive) in RANGES.items():
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            if not is_number(value) or value != value:
                 raise ConfigError(f"{name}: expected a number, got {value!r}")
             if isinstance(low, int) and not float(value).is_integer():
                 raise ConfigError(f"{name}: expected a whole number, got {value!r}")
@@ -132,7 +142,7 @@ class TrainConfig:
 
 
 PRESETS: dict[str, TrainConfig] = {
-    # ~20 s on 2 cores, ~89.5% test accuracy: for watching a network learn live.
+    # The defaults: see PRESET_DESCRIPTIONS.
     "fast": TrainConfig(),
     # The recipe of the shipped default weights (see README for its figures).
     "best": TrainConfig(
@@ -173,6 +183,25 @@ PRESETS: dict[str, TrainConfig] = {
 }
 
 
+# What each preset is, in one line each: the Train page's preset tooltips. No durations: they
+# depend on the machine (the README's figures say where they were measured).
+PRESET_DESCRIPTIONS: dict[str, str] = {
+    "fast": "784-256-10 relu with dropout, Adam and cosine decay, 30 epochs: the quickest good model, "
+    "for watching a network learn live.",
+    "best": "784-512-256-10 with AdamW, dropout, label smoothing and standardized inputs, 40 epochs on all "
+    "60,000 images: the recipe of the shipped model.",
+    "tutorial_gelu_10_fullbatch": "A classic from-scratch recipe: 10 GELU units and one full-batch step per epoch. "
+    "Watch it crawl.",
+    "tutorial_sigmoid_128_lr1": "Another classic: 128 sigmoid units, plain SGD with learning rate 1. Watch it stall.",
+}
+
+
+def changed_settings(cfg: TrainConfig) -> dict:
+    """The settings of ``cfg`` that differ from the defaults, in field order: for links and commands."""
+    default = TrainConfig().to_dict()
+    return {key: value for key, value in cfg.to_dict().items() if value != default[key]}
+
+
 def parse_hidden(text: str) -> list[int]:
     """'512,256' (commas or spaces) -> [512, 256]; the sizes' ranges are checked by TrainConfig.validate()."""
     parts = [p for p in str(text).replace(" ", ",").split(",") if p]
@@ -187,12 +216,10 @@ def parse_hidden(text: str) -> list[int]:
 
 def to_query(cfg: TrainConfig) -> dict[str, str]:
     """URL parameters for the settings that differ from the defaults (a shareable link)."""
-    default = TrainConfig().to_dict()
-    out = {}
-    for key, value in cfg.to_dict().items():
-        if value != default[key]:
-            out[key] = ",".join(map(str, value)) if isinstance(value, list) else str(value)
-    return out
+    return {
+        key: ",".join(map(str, value)) if isinstance(value, list) else str(value)
+        for key, value in changed_settings(cfg).items()
+    }
 
 
 def from_query(params: dict[str, str]) -> tuple[TrainConfig, list[str]]:

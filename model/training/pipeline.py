@@ -7,18 +7,15 @@ from collections.abc import Callable
 from model.datasets.fashion_mnist import CLASS_NAMES, Dataset
 from model.model_file import now_iso
 from model.nn.network import MLP
-from model.training.config import TrainConfig
+from model.training.config import TrainConfig, changed_settings
 from model.training.evaluation import Evaluation, evaluate
 from model.training.trainer import Progress, Trainer
 
 
 def cli_command(cfg: TrainConfig, out: str = "model.npz") -> str:
     """The ``python -m model train`` command that reproduces ``cfg``."""
-    default = TrainConfig()
     parts = ["python -m model train"]
-    for key, value in cfg.to_dict().items():
-        if value == getattr(default, key):
-            continue
+    for key, value in changed_settings(cfg).items():
         flag = "--" + key.replace("_", "-")
         if isinstance(value, bool):
             parts.append(flag if value else f"--no-{key.replace('_', '-')}")

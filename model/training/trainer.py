@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from model.datasets.spec import N_CLASSES, N_PIXELS
 from model.nn.losses import cross_entropy
-from model.nn.network import MLP, N_CLASSES, N_INPUTS
+from model.nn.network import MLP
 from model.nn.optimizers import make_optimizer
 from model.nn.preprocessing import Preprocessor
 from model.nn.schedules import learning_rate
@@ -103,7 +104,7 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, x: np.ndarray, y: np.ndarray, net: MLP | None = None):
         self.cfg = cfg.validate()
-        x = np.asarray(x).reshape(len(x), N_INPUTS)
+        x = np.asarray(x).reshape(len(x), N_PIXELS)
         y = np.asarray(y).astype(np.int64)
         rng = np.random.default_rng(cfg.seed)
         if cfg.train_subset and cfg.train_subset < len(y):
@@ -113,7 +114,7 @@ class Trainer:
         self.x_train, self.y_train = pre.transform(x[train_idx]), y[train_idx]
         self.x_val, self.y_val = pre.transform(x[val_idx]), y[val_idx]
         self.net = net or MLP(
-            [N_INPUTS, *cfg.hidden, N_CLASSES], [cfg.activation] * len(cfg.hidden), cfg.init, rng, pre
+            [N_PIXELS, *cfg.hidden, N_CLASSES], [cfg.activation] * len(cfg.hidden), cfg.init, rng, pre
         )
         self.optimizer = make_optimizer(
             cfg.optimizer, self.net.n_params, cfg.lr, cfg.momentum, cfg.weight_decay, self.net.weight_slices
@@ -240,7 +241,7 @@ class Trainer:
         # Gathering into a reused buffer avoids faulting in fresh pages every batch.
         buf = self._buffers.get(len(idx))
         if buf is None:
-            buf = self._buffers[len(idx)] = np.empty((len(idx), N_INPUTS), np.float32)
+            buf = self._buffers[len(idx)] = np.empty((len(idx), N_PIXELS), np.float32)
         np.take(self.x_train, idx, axis=0, out=buf, mode="clip")  # 'raise' would buffer; idx is a permutation
         return buf, self.y_train[idx]
 
