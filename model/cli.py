@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import shlex
 import signal
 import sys
@@ -28,7 +29,8 @@ import numpy as np
 from model.datasets.fashion_mnist import CLASS_NAMES, ENV_VAR, load_fashion_mnist
 from model.errors import ConfigError, FashionError, ImageError
 from model.model_file import load_model, save_model
-from model.training.config import CHOICES, MAX_LAYERS, MAX_UNITS, PRESETS, RANGES, TrainConfig, parse_hidden
+from model.text import format_duration, format_probability
+from model.training.config import CHOICES, HELP, PRESETS, RANGES, TrainConfig, parse_hidden
 from model.training.trainer import Progress, Trainer
 
 # model.training.evaluation (and model.training.pipeline, which uses it) import scikit-learn, ~1 s: they are imported
@@ -37,33 +39,6 @@ from model.training.trainer import Progress, Trainer
 PROG = "python -m model"
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-# What each TrainConfig field does; the range or choices are appended from RANGES/CHOICES.
-# A field missing here still gets a flag (with a generic help text).
-FIELD_HELP = {
-    "hidden": f"hidden layer sizes, comma-separated, e.g. 512,256 (1-{MAX_LAYERS} layers of 1-{MAX_UNITS} units)",
-    "activation": "activation function of the hidden layers",
-    "init": "weight initializer",
-    "optimizer": "optimizer (momentum/nesterov use --momentum, adamw uses --weight-decay)",
-    "lr": "peak learning rate",
-    "momentum": "momentum of the momentum and nesterov optimizers",
-    "weight_decay": "adamw only: decoupled weight decay per step, times the learning rate",
-    "schedule": "learning-rate schedule after the warm-up",
-    "warmup_epochs": "epochs of linear learning-rate warm-up (may be fractional)",
-    "step_epochs": "step schedule: multiply the learning rate by --gamma every this many epochs",
-    "gamma": "step schedule: the factor applied at each step",
-    "batch_size": "training images per minibatch",
-    "epochs": "passes over the training images",
-    "l2": "L2 penalty on the weights, added to the loss",
-    "dropout": "dropout rate of the hidden layers",
-    "input_dropout": "dropout rate of the input pixels",
-    "label_smoothing": "label smoothing of the training targets",
-    "preprocessing": "pixel preprocessing: scale to 0-1, standardize per pixel, or l2-normalize each image",
-    "val_fraction": "share of the training images held out for validation (0 = none)",
-    "seed": "random seed (weights, shuffling, validation split, dropout)",
-    "patience": "early stopping: stop after this many epochs without validation improvement (0 = off)",
-    "restore_best": "with --patience, end with the weights of the best validation epoch",
-    "train_subset": "train on a class-balanced subset of this many training images (0 = all)",
-}
 ABBREVIATIONS = {  # confusion-matrix column headers
     "T-shirt/top": "Tshirt",
     "Trouser": "Trousr",
@@ -88,6 +63,14 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"error: {message}\n(run '{self.prog} --help' for the options)\n")
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's wrapping, except that a "range (0, 100]" stays on one line."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        glued = re.sub(r"range \S+ \S+", lambda m: m.group().replace(" ", "\0"), text)
+        return [line.replace("\0", " ") for line in super()._split_lines(glued, width)]
+
+
 def _hidden_sizes(text: str) -> list[int]:
     try:
         return parse_hidden(text)
@@ -107,15 +90,17 @@ def _default_text(value: object) -> str:
 
 
 def _add_config_flags(group: argparse._ArgumentGroup) -> None:
-    """One flag per TrainConfig field, typed from its annotation; default None = not given."""
+    """One flag per TrainConfig field, typed from its annotation; default None = not given.
+
+    The help is the app's tooltip for the setting (``config.HELP``) plus its range and default.
+    """
     hints = typing.get_type_hints(TrainConfig)
     default = TrainConfig()
     for f in dataclasses.fields(TrainConfig):
         hint, flag = hints[f.name], "--" + f.name.replace("_", "-")
-        text = FIELD_HELP.get(f.name, f.name.replace("_", " "))
-        if f.name in RANGES:
-            text += f"; {_range_text(f.name)}"
-        text += f" (default: {_default_text(getattr(default, f.name))})"
+        text = HELP.get(f.name, f.name.replace("_", " ").capitalize() + ".")
+        limits = f"{_range_text(f.name)}; " if f.name in RANGES else ""
+        text += f" ({limits}default: {_default_text(getattr(default, f.name))})"
         text = text.replace("%", "%%")
         kwargs: dict = {"dest": f.name, "default": None, "help": text}
         if hint is bool:
@@ -158,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         "train",
         allow_abbrev=False,
         usage=f"{PROG} train [--preset NAME] [--data-dir DIR] [--out PATH] [settings...]",
+        formatter_class=_HelpFormatter,
         help="train a network and save it as a .npz model file",
         description=(
             "Train a network on the Fashion-MNIST training images, test it once on the test images and "
@@ -267,12 +253,6 @@ def _isatty(stream: TextIO) -> bool:
         return False
 
 
-def _duration(seconds: float) -> str:
-    seconds = max(int(round(seconds)), 0)
-    h, rest = divmod(seconds, 3600)
-    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
-
-
 def _bar(fraction: float, width: int = 24) -> str:
     done = int(round(min(max(fraction, 0.0), 1.0) * width))
     return "[" + "#" * done + "-" * (width - done) + "]"
@@ -292,7 +272,7 @@ def _batch_status(p: Progress, batch_size: int) -> str:
     done = p.batch / max(p.batches, 1)
     left = (p.batches - p.batch) * batch_size / p.examples_per_sec if p.examples_per_sec > 0 else 0.0
     return (
-        f"epoch {p.epoch}/{p.epochs} {_bar(done, 10)} {done:4.0%}  ETA {_duration(left)} (run {_duration(p.eta)})  "
+        f"epoch {p.epoch}/{p.epochs} {_bar(done, 10)} {done:4.0%}  ETA {format_duration(left)} (run {format_duration(p.eta)})  "
         f"{p.examples_per_sec:,.0f} ex/s  loss {p.train_loss:.3f}"
     )
 
@@ -522,7 +502,9 @@ def cmd_predict(args: argparse.Namespace, command: str) -> int:
             if result["error"]:
                 _err(f"error: {result['error']}")
             else:
-                guesses = "  ".join(f"{t['class']:<11} {t['probability']:6.1%}" for t in result["top3"])
+                guesses = "  ".join(
+                    f"{t['class']:<11} {format_probability(t['probability']):>6}" for t in result["top3"]
+                )
                 _out(f"{path:<{width}}  {guesses}".rstrip())
     if args.json:
         _out(json.dumps(results))

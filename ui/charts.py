@@ -21,6 +21,7 @@ from sklearn.decomposition import PCA
 from model.datasets.fashion_mnist import CLASS_NAMES
 from model.datasets.images import upscale_for_display
 from model.nn.network import MLP
+from model.text import format_probability
 from model.training.evaluation import Evaluation, confident_mistakes
 from ui.live_chart import BATCH_SERIES, SERIES_COLORS, Series, curve_series, finite_points, loss_axis_values, y_range
 
@@ -135,11 +136,7 @@ def upscale(image: np.ndarray, factor: int = 3) -> np.ndarray:
     return upscale_for_display(np.asarray(image).reshape(SIDE, SIDE), factor)
 
 
-def percent(p: float) -> str:
-    """A probability as a percentage that never rounds up to a false certainty: ">99.9%", not "100%"."""
-    if p < 0.99:
-        return f"{100 * p:.0f}%"
-    return f"{np.floor(1000 * p) / 10:.1f}%" if p <= 0.999 else ">99.9%"
+percent = format_probability  # the engine's one rule for writing a probability
 
 
 def cell_indices(ev: Evaluation, true: int, pred: int, limit: int = 16) -> np.ndarray:

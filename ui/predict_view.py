@@ -17,20 +17,20 @@ import numpy as np
 from matplotlib import colormaps
 from PIL import Image
 
-from model.datasets.fashion_mnist import CLASS_NAMES
-from model.datasets.images import load_image, to_model_input, upscale_for_display
+from model.datasets.images import has_alpha, load_image, to_model_input, upscale_for_display
+from model.datasets.spec import CLASS_NAMES, IMAGE_SIDE, N_PIXELS
 from model.errors import ImageError, PredictionError
 from model.nn.network import MLP
+from model.text import format_probability
 from model.training.evaluation import top_k
 
-SIZE = 28
 # Saliency is scaled by a high percentile rather than the maximum, so a single extreme
 # pixel does not wash out the rest of the map.
 SALIENCY_PERCENTILE = 99.0
 TOP_COLOR, OTHER_COLOR = "#e4572e", "#a0a0a0"  # the top 3 bars, the rest
 BARS_LABEL = "Probability of each class"  # the bars' accessible name; browser tests find them by it
 ANSWER_LABEL = "Prediction"  # the answer's accessible name (the section that holds all of it)
-INPUT_CAPTION = "What the model sees: 28×28 pixels"
+INPUT_CAPTION = f"What the model sees: {IMAGE_SIDE}×{IMAGE_SIDE} pixels"
 SHOWN_SIZE = 224  # px: each 28x28 picture is drawn 8x, crisp (the browser scales it, nearest neighbour)
 
 
@@ -61,9 +61,9 @@ class Prediction:
 def as_image28(image: np.ndarray) -> np.ndarray:
     """Validate a 28x28 (or 784) input and return it as (28, 28) uint8."""
     arr = np.asarray(image)
-    if arr.size != SIZE * SIZE:
-        raise ImageError(f"Expected a 28x28 image, got shape {arr.shape}.")
-    return np.clip(arr.reshape(SIZE, SIZE), 0, 255).astype(np.uint8)
+    if arr.size != N_PIXELS:
+        raise ImageError(f"Expected a {IMAGE_SIDE}x{IMAGE_SIDE} image, got shape {arr.shape}.")
+    return np.clip(arr.reshape(IMAGE_SIDE, IMAGE_SIDE), 0, 255).astype(np.uint8)
 
 
 def predict_image(net: MLP, image: np.ndarray) -> Prediction:
@@ -72,7 +72,7 @@ def predict_image(net: MLP, image: np.ndarray) -> Prediction:
     Raises PredictionError when the network's outputs are not finite.
     """
     img = as_image28(image)
-    pixels = img.reshape(1, SIZE * SIZE)
+    pixels = img.reshape(1, N_PIXELS)
     with np.errstate(invalid="ignore", over="ignore"):  # checked just below, with a message for people
         proba = net.predict_proba(pixels)[0].astype(np.float64)
     if not np.isfinite(proba).all():  # e.g. a live snapshot taken the moment a training diverged
@@ -82,7 +82,7 @@ def predict_image(net: MLP, image: np.ndarray) -> Prediction:
             "come back by themselves."
         )
     grad = net.input_gradient(pixels, target=int(np.argmax(proba)))[0]
-    return Prediction(image=img, proba=proba, saliency=grad.reshape(SIZE, SIZE).astype(np.float64))
+    return Prediction(image=img, proba=proba, saliency=grad.reshape(IMAGE_SIDE, IMAGE_SIDE).astype(np.float64))
 
 
 def class_order(proba: np.ndarray) -> list[str]:
@@ -120,9 +120,9 @@ def saliency_overlay(
     """
     img = as_image28(image).astype(np.float64) / 255.0
     sal = np.asarray(saliency, dtype=np.float64)
-    if sal.size != SIZE * SIZE:
-        raise ImageError(f"Expected a 28x28 saliency map, got shape {sal.shape}.")
-    weight = normalize_saliency(sal.reshape(SIZE, SIZE))
+    if sal.size != N_PIXELS:
+        raise ImageError(f"Expected a {IMAGE_SIDE}x{IMAGE_SIDE} saliency map, got shape {sal.shape}.")
+    weight = normalize_saliency(sal.reshape(IMAGE_SIDE, IMAGE_SIDE))
     heat = colormaps[cmap](weight)[..., :3]
     grey = np.repeat((img * dim)[..., None], 3, axis=2)
     alpha = (np.clip(strength, 0.0, 1.0) * weight)[..., None]
@@ -142,8 +142,7 @@ def read_upload(data: bytes | BinaryIO, name: str = "image", preview: int = 280)
     img = load_image(data, name)
     image28 = to_model_input(img)
     try:
-        alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
-        shown = img.copy() if img.mode in ("RGB", "RGBA", "L") else img.convert("RGBA" if alpha else "RGB")
+        shown = img.copy() if img.mode in ("RGB", "RGBA", "L") else img.convert("RGBA" if has_alpha(img) else "RGB")
     except (ValueError, OSError):  # a mode Pillow cannot convert: show what the model sees instead
         shown = Image.fromarray(upscale_for_display(image28, 8))
     shown.thumbnail((preview, preview))
@@ -156,16 +155,6 @@ def verdict(prediction: Prediction, true_index: int) -> str:
     if prediction.index == int(true_index):
         return f"Correct: the true label is {truth}."
     return f"Wrong: the true label is {truth}, which got {format_probability(prediction.proba[int(true_index)])}."
-
-
-def format_probability(p: float) -> str:
-    """A probability as a percentage that never rounds to a misleading 100.0% or 0.0%."""
-    p = float(p)
-    if p > 0.999:
-        return ">99.9%"
-    if 0 < p < 0.001:
-        return "<0.1%"
-    return f"{p:.1%}"
 
 
 def pick_test_index(rng: np.random.Generator, labels: np.ndarray, class_index: int | None = None) -> int:
@@ -236,8 +225,8 @@ def _stat(label: str, value: str, help_text: str) -> str:
     )
 
 
-# Measured on the shipped model (100 test images): the 62 pixels inked in under 5% of the training
-# images hold a third of the saliency and most of its hottest 5%. True to the gradient, but easy to misread.
+# Pixels that are almost never inked in the training images can carry much of a saliency map:
+# true to the gradient, but easy to misread, so the caption says so.
 SALIENCY_EDGES = (
     "Hot pixels near the edges and corners are real but not evidence: training images almost never have "
     "ink there, so the network never learned what ink there means, and its answer is touchy about it."

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
+from model.text import format_duration
 from ui.jobs import TrainingJob
-
-
-def format_seconds(seconds: float) -> str:
-    seconds = max(int(round(seconds)), 0)
-    return f"{seconds // 60}:{seconds % 60:02d}"
 
 
 def status_line(job: TrainingJob) -> str:
@@ -24,7 +20,7 @@ def status_line(job: TrainingJob) -> str:
         return "Starting…"
     text = f"Epoch {p.epoch}/{p.epochs} · batch {p.batch}/{p.batches} · {p.examples_per_sec:,.0f} images/s"
     if job.alive:
-        text += f" · about {format_seconds(p.eta)} left"
+        text += f" · about {format_duration(p.eta)} left"
     else:
-        text += f" · {format_seconds(p.elapsed)} in all"
+        text += f" · {format_duration(p.elapsed)} in all"
     return text

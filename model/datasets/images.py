@@ -16,11 +16,11 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps
 
+from model.datasets.spec import IMAGE_SIDE
 from model.errors import ImageError
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # well below Pillow's own 89 MP warning, ~160 MB as RGBA
-SIZE = 28
 # Fashion-MNIST trimmed pixels within 5% of the corner colour; a little more
 # (on a 0-255 scale) so JPEG noise around a light background is not "content".
 TRIM_TOLERANCE = 16.0
@@ -121,12 +121,18 @@ def _scale_high_bit(arr: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
+def has_alpha(img: Image.Image) -> bool:
+    """True if the image has transparency: an alpha band, or a transparent palette/colour entry."""
+    # Not "A" in mode: LAB's second band is called "A" too.
+    return img.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in img.info
+
+
 def _luminance(img: Image.Image) -> np.ndarray:
     """Grey levels (H, W) float32 0-255 of any mode; transparency flattened away."""
     mode = img.mode
     if mode.startswith("I;16") or mode in ("I", "F"):
         if img.width * img.height > WORK_PIXELS:
-            # Shrink in Pillow before any float64 copy (a 40 MP float image took ~1 GB that way).
+            # Shrink in Pillow before any float64 copy: at 40 MP one such copy alone is 320 MB.
             # BOX averages without overshoot, so the value range that decides the scaling is kept.
             img = _shrink(img.convert("F") if mode.startswith("I;16") else img, Image.Resampling.BOX)
         if mode.startswith("I;16"):
@@ -134,15 +140,14 @@ def _luminance(img: Image.Image) -> np.ndarray:
         else:
             arr = _scale_high_bit(np.asarray(img))
         return np.asarray(_shrink(Image.fromarray(arr, mode="F")), dtype=np.float32)
-    # Not "A" in mode: LAB's second band is called "A" too.
-    has_alpha = mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in img.info
+    transparent = has_alpha(img)
     try:
-        img = img.convert("RGBA" if has_alpha else "L")
+        img = img.convert("RGBA" if transparent else "L")
     except ValueError:  # e.g. LAB or La: take the lightness band as is
         img = img.getchannel(0)
-        has_alpha = False
+        transparent = False
     img = _shrink(img)
-    if not has_alpha:
+    if not transparent:
         return np.asarray(img, dtype=np.float32)
     rgba = np.asarray(img, dtype=np.float32)
     lum = rgba[..., :3] @ _LUMA
@@ -177,7 +182,7 @@ def _border_median(gray: np.ndarray) -> float:
 
 def _fit(gray: np.ndarray) -> np.ndarray:
     """(H, W) float 0-255 -> (28, 28) uint8: light-on-black, trimmed, resized, centred."""
-    out = np.zeros((SIZE, SIZE), dtype=np.uint8)
+    out = np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.uint8)
     if gray.ndim != 2 or gray.size == 0:
         return out
     diff = gray.astype(np.float32) - _border_median(gray)
@@ -193,18 +198,21 @@ def _fit(gray: np.ndarray) -> np.ndarray:
     cols = np.flatnonzero((fg > TRIM_TOLERANCE).any(axis=0))
     crop = fg[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     h, w = crop.shape
-    scale = SIZE / max(h, w)
-    nw, nh = max(1, min(SIZE, round(w * scale))), max(1, min(SIZE, round(h * scale)))
+    scale = IMAGE_SIDE / max(h, w)
+    nw, nh = max(1, min(IMAGE_SIDE, round(w * scale))), max(1, min(IMAGE_SIDE, round(h * scale)))
     small = Image.fromarray(np.ascontiguousarray(crop, dtype=np.float32), mode="F")
-    # LANCZOS is a proper low-pass filter when shrinking; its ringing is clipped.
-    small = np.asarray(small.resize((nw, nh), Image.Resampling.LANCZOS))
+    # LANCZOS is a proper low-pass filter when shrinking (its ringing is clipped). Enlarging a
+    # crop of a few pixels, its ringing would cut the content's edges to black: BILINEAR does not ring.
+    enlarging = nw > w or nh > h
+    resample = Image.Resampling.BILINEAR if enlarging else Image.Resampling.LANCZOS
+    small = np.asarray(small.resize((nw, nh), resample))
     small = np.clip(small, 0.0, None)
     peak = float(small.max())
     if peak <= 0:
         return out
     # Dataset garments almost all peak at 255; stretch pale photos to match.
     small = np.rint(small * (255.0 / peak)).astype(np.uint8)
-    top, left = (SIZE - nh) // 2, (SIZE - nw) // 2
+    top, left = (IMAGE_SIDE - nh) // 2, (IMAGE_SIDE - nw) // 2
     out[top : top + nh, left : left + nw] = small
     return out
 
@@ -218,7 +226,7 @@ def to_model_input(img: Image.Image) -> np.ndarray:
         raise ImageError("Expected a decoded image, got " + type(img).__name__ + ".")
     _check_pixels(img.size, "image")  # before img.load() of a lazily opened image
     if 0 in img.size:
-        return np.zeros((SIZE, SIZE), dtype=np.uint8)
+        return np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.uint8)
     try:
         img.load()  # a lazily opened image decodes here; corrupt data fails here
     except Exception as exc:  # Pillow's decoders raise many types for corrupt data
@@ -247,7 +255,7 @@ def canvas_to_model_input(rgba: np.ndarray) -> np.ndarray:
     by alpha, so transparent pixels count as black. Blank canvas -> zeros.
     """
     if rgba is None:
-        return np.zeros((SIZE, SIZE), dtype=np.uint8)
+        return np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.uint8)
     try:
         arr = np.asarray(rgba, dtype=np.float32)
     except (TypeError, ValueError) as exc:

@@ -134,7 +134,7 @@ def test_upscale_repeats_pixels_without_blurring():
 
 @pytest.mark.parametrize(
     ("p", "text"),
-    [(0.5, "50%"), (0.984, "98%"), (0.9949, "99.4%"), (0.999, "99.9%"), (0.9999, ">99.9%"), (1.0, ">99.9%")],
+    [(0.5, "50.0%"), (0.984, "98.4%"), (0.9949, "99.5%"), (0.999, "99.9%"), (0.9999, ">99.9%"), (1.0, ">99.9%")],
 )
 def test_percent_never_claims_certainty(p, text):
     assert plots.percent(p) == text
@@ -154,7 +154,7 @@ def test_gallery_captions_read_true_arrow_predicted_with_confidence():
     x = np.random.default_rng(0).integers(0, 256, (6, 784), dtype=np.uint8)
     images, captions = plots.gallery(ev, x, np.array([5, 0]), factor=3)
     assert [im.shape for im in images] == [(84, 84), (84, 84)]
-    assert captions == ["Shirt → T-shirt/top (99.5%)", "Shirt → T-shirt/top (70%)"]
+    assert captions == ["Shirt → T-shirt/top (99.5%)", "Shirt → T-shirt/top (70.0%)"]
     assert plots.gallery(ev, x, np.array([], dtype=int)) == ([], [])
 
 

@@ -5,12 +5,13 @@ import time
 
 import pytest
 
+from model.text import format_duration
 from model.training.config import TrainConfig
 from tests.support.synthetic import dataset
 from ui.charts import curve_frames
 from ui.jobs import Foreground, Slots, TrainingJob
 from ui.live_chart import BATCH_SERIES, SERIES_COLORS, curve_series
-from ui.train_view import format_seconds, status_line
+from ui.train_view import status_line
 
 DS = dataset()
 SMALL = TrainConfig(hidden=[16], epochs=3, batch_size=32, val_fraction=0.1)
@@ -117,7 +118,8 @@ def test_invalid_config_is_refused_before_a_thread_starts():
 
 
 def test_view_helpers():
-    assert format_seconds(75.4) == "1:15" and format_seconds(-3) == "0:00"
+    assert format_duration(75.4) == "1:15" and format_duration(-3) == "0:00"
+    assert format_duration(3725) == "1:02:05"  # the CLI and the Train page say it the same way
 
 
 def test_curve_frames_hold_the_live_views_lines():
