@@ -8,7 +8,17 @@ from model.datasets.fashion_mnist import Dataset
 from model.errors import FashionError
 from model.model_file import model_bytes
 from model.nn.network import MLP
-from model.training.config import CHOICES, HELP, PRESETS, RANGES, TrainConfig, from_query, parse_hidden, to_query
+from model.training.config import (
+    CHOICES,
+    HELP,
+    PRESET_DESCRIPTIONS,
+    PRESETS,
+    RANGES,
+    TrainConfig,
+    from_query,
+    parse_hidden,
+    to_query,
+)
 from model.training.pipeline import cli_command
 from ui import charts, frame, models, state
 from ui.jobs import TrainingJob
@@ -42,12 +52,6 @@ PRESET_LABELS = {
     "best": "Best recipe (the shipped model)",
     "tutorial_gelu_10_fullbatch": "Tutorial: 10 GELU units, full batch",
     "tutorial_sigmoid_128_lr1": "Tutorial: 128 sigmoid units, lr 1",
-}
-HELP_PRESETS = {
-    "fast": "784-256-10 relu with dropout, Adam and cosine decay, 30 epochs: the quickest good model.",
-    "best": "784-512-256-10 with AdamW, dropout, label smoothing and standardized inputs, 40 epochs on all 60,000 images.",
-    "tutorial_gelu_10_fullbatch": "A classic from-scratch recipe: 10 GELU units and one full-batch step per epoch. Watch it crawl.",
-    "tutorial_sigmoid_128_lr1": "Another classic: 128 sigmoid units, plain SGD with learning rate 1. Watch it stall.",
 }
 RESULT_NOTES = {  # how a finished run's message is shown, by its state
     "done": st.success,
@@ -85,7 +89,7 @@ def presets() -> None:
     st.write("**Presets**")
     cols = st.columns(len(PRESETS))
     for col, (name, cfg) in zip(cols, PRESETS.items()):
-        col.button(PRESET_LABELS[name], on_click=apply, args=(cfg,), width="stretch", help=HELP_PRESETS[name])
+        col.button(PRESET_LABELS[name], on_click=apply, args=(cfg,), width="stretch", help=PRESET_DESCRIPTIONS[name])
 
 
 def widget(key: str, col) -> None:
