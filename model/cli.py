@@ -15,7 +15,6 @@ import re
 import shlex
 import signal
 import sys
-import threading
 import typing
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -340,17 +339,22 @@ def _check_writable(path: Path) -> None:
 
 @contextmanager
 def _ctrl_c_stops(trainer: Trainer, notify: Callable[[], None]) -> Iterator[None]:
-    """The first Ctrl-C asks the trainer to stop after the current batch; a second one aborts."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    """The first Ctrl-C asks the trainer to stop after the current batch; a second one aborts.
+
+    Outside the main thread (the CLI called from a program's worker thread) Python cannot
+    install signal handlers, and Ctrl-C keeps its usual meaning.
+    """
 
     def handler(signum, frame) -> None:
         trainer.stop()
         signal.signal(signal.SIGINT, signal.default_int_handler)
         notify()
 
-    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # "signal only works in main thread of the main interpreter"
+        yield
+        return
     try:
         yield
     finally:

@@ -484,7 +484,7 @@ def test_evaluate_confusion_accuracy_and_predictions(evaluation):
     assert ev.proba.shape == (n, 10)
     np.testing.assert_allclose(ev.proba.sum(axis=1), 1, rtol=1e-5)
     np.testing.assert_allclose(ev.confusion_normalized.sum(axis=1), 1)
-    np.testing.assert_allclose(ev.per_class_accuracy, [r["recall"] for r in ev.report[:10]])
+    np.testing.assert_allclose(ev.per_class_accuracy, [r["recall"] for r in ev.per_class])
     assert ev.summary() == {"test_accuracy": round(ev.accuracy, 4), "macro_f1": round(ev.macro_f1, 4)}
 
 
@@ -493,6 +493,7 @@ def test_report_rows_match_sklearn(evaluation):
     rows = ev.report
     assert len(rows) == 12
     assert [r["class"] for r in rows] == [*CLASS_NAMES, "macro avg", "weighted avg"]
+    assert ev.per_class == rows[:10] and ev.macro is rows[10] and ev.weighted is rows[11]
     ref = classification_report(
         y, ev.pred, labels=list(range(10)), target_names=list(CLASS_NAMES), output_dict=True, zero_division=0
     )
@@ -561,7 +562,7 @@ def test_evaluate_with_absent_classes_and_top_k():
     y = np.zeros(30, int)  # only class 0 present
     ev = evaluate(net, x, y)
     assert ev.confusion.sum() == 30 and ev.confusion[1:].sum() == 0
-    assert all(r["support"] == 0 for r in ev.report[1:10])
+    assert all(r["support"] == 0 for r in ev.per_class[1:])
     assert all(np.isfinite([r["precision"], r["recall"], r["f1"]]).all() for r in ev.report)
     pairs = top_k(ev.proba[0], k=3)
     assert len(pairs) == 3 and [p for _, p in pairs] == sorted((p for _, p in pairs), reverse=True)

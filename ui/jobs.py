@@ -23,7 +23,7 @@ from model.nn.network import MLP
 from model.training.config import TrainConfig
 from model.training.evaluation import Evaluation
 from model.training.pipeline import finish
-from model.training.trainer import Progress, Trainer
+from model.training.trainer import Progress, RunState, StopFlag, Trainer
 
 IDLE_TIMEOUT = 60.0
 
@@ -178,13 +178,13 @@ class TrainingJob:
         self.idle_timeout = idle_timeout
         self.command = command
         self.foreground = foreground
-        self.state = "created"  # queued, preparing, running, stopped, done, early_stop, diverged, error
+        self.state = RunState.READY
         self.message = ""
         self.trainer: Trainer | None = None
         self.progress: Progress | None = None
         self.result: tuple[MLP, Evaluation] | None = None
-        self.started_at: float | None = None
-        self._stop = threading.Event()
+        # The run's one stop flag: made here so a queued job can be stopped, handed to its Trainer.
+        self.stop_flag = StopFlag()
         self._last_seen = time.monotonic()
         self._thread: threading.Thread | None = None
         self._key = id(self)
@@ -194,10 +194,10 @@ class TrainingJob:
         """Start (or resume after a stop) on a new daemon thread."""
         if self.alive:
             return self
-        self._stop.clear()
+        self.stop_flag.clear()  # a Stop pressed after the last run ended must not stop this one
         self.result = None
         self.heartbeat()
-        self.state = "queued"
+        self.state = RunState.QUEUED
         self.slots.enqueue(self._key)
         self._thread = threading.Thread(target=self._run, name=f"train-{self._key}", daemon=True)
         self._thread.start()
@@ -205,9 +205,7 @@ class TrainingJob:
 
     def stop(self) -> None:
         """Stop after the current batch (or leave the queue); what was learned is kept."""
-        self._stop.set()
-        if self.trainer is not None:
-            self.trainer.stop()
+        self.stop_flag.set()
 
     def heartbeat(self) -> None:
         """Called by the page while it is open."""
@@ -227,7 +225,7 @@ class TrainingJob:
 
     @property
     def resumable(self) -> bool:
-        return self.state == "stopped" and self.trainer is not None and not self.trainer.finished
+        return self.state == RunState.STOPPED and self.trainer is not None and not self.trainer.finished
 
     def snapshot(self) -> MLP | None:
         """The network as it is right now (None before training starts)."""
@@ -238,36 +236,37 @@ class TrainingJob:
         return time.monotonic() - self._last_seen > self.idle_timeout
 
     def _cancelled(self) -> bool:
-        if self._idle():
-            self._stop.set()
+        """True once a stop was asked for; asks for one when the page has gone quiet."""
+        if self._idle() and not self.stop_flag.requested:
+            self.stop_flag.set()
             self.message = "Stopped: the page was closed or idle."
-        return self._stop.is_set()
+        return self.stop_flag.requested
 
     def _run(self) -> None:
         _lower_priority()
         if not self.slots.acquire(self._key, self._cancelled):
-            self.state = "stopped" if self.trainer is not None else "cancelled"
+            self.state = RunState.STOPPED if self.trainer is not None else RunState.CANCELLED
             self.message = self.message or "Left the queue before training started."
             return
         try:
             if self.trainer is None:
-                self.state = "preparing"
-                self.trainer = Trainer(self.cfg, self.dataset.x_train, self.dataset.y_train)
+                self.state = RunState.PREPARING
+                x, y = self.dataset.x_train, self.dataset.y_train
+                self.trainer = Trainer(self.cfg, x, y, stop_flag=self.stop_flag)
                 if self.foreground is not None:
                     self.trainer.between_batches = self.foreground.wait_idle
-            self.started_at = self.started_at or time.time()
-            self.state = "running"
+            self.state = RunState.RUNNING
             for p in self.trainer.iter_run():
                 self.progress = p
-                if self.trainer.status == "running" and self._cancelled():
-                    self.trainer.stop()
+                if self.trainer.status == RunState.RUNNING:
+                    self._cancelled()  # asks the trainer to stop when the page has gone quiet
             self.state = self.trainer.status
-            self.message = self.message if self.state == "stopped" and self.message else self.trainer.message
+            self.message = self.message if self.state == RunState.STOPPED and self.message else self.trainer.message
             if self.trainer.history.epoch or self.trainer.step:
                 self.result = finish(self.trainer, self.dataset, self.command)
         except FashionError as e:
-            self.state, self.message = "error", str(e)
+            self.state, self.message = RunState.ERROR, str(e)
         except Exception as e:  # noqa: BLE001 - shown to this user; the server carries on
-            self.state, self.message = "error", f"Training failed: {type(e).__name__}: {e}"
+            self.state, self.message = RunState.ERROR, f"Training failed: {type(e).__name__}: {e}"
         finally:
             self.slots.release(self._key)

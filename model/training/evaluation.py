@@ -14,13 +14,30 @@ from model.nn.network import MLP
 
 @dataclass
 class Evaluation:
+    """A network's results on a labelled set: scores, the confusion matrix and the report table."""
+
     accuracy: float
     macro_f1: float
     confusion: np.ndarray  # (10, 10) counts, rows = true class, columns = predicted
-    report: list[dict]  # per class, then "macro avg" and "weighted avg" rows
+    report: list[dict]  # per class, then "macro avg" and "weighted avg" rows (see the properties)
     proba: np.ndarray  # (n, 10) predicted probabilities
     pred: np.ndarray  # (n,) predicted classes
     y: np.ndarray  # (n,) true classes
+
+    @property
+    def per_class(self) -> list[dict]:
+        """The report's rows for the classes: class, precision, recall, f1, support."""
+        return self.report[: len(self.confusion)]
+
+    @property
+    def macro(self) -> dict:
+        """The report's macro-average row (each class counts the same)."""
+        return self.report[len(self.confusion)]
+
+    @property
+    def weighted(self) -> dict:
+        """The report's weighted-average row (each class counts by its support)."""
+        return self.report[len(self.confusion) + 1]
 
     @property
     def confusion_normalized(self) -> np.ndarray:

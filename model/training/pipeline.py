@@ -33,12 +33,12 @@ def describe_run(trainer: Trainer, ev: Evaluation, dataset: Dataset, command: st
         "hidden_activations": list(trainer.net.activations),
         "classes": list(CLASS_NAMES),
         "config": trainer.cfg.to_dict(),
-        "metrics": {**ev.summary(), "weighted_f1": round(ev.report[-1]["f1"], 4)},
+        "metrics": {**ev.summary(), "weighted_f1": round(ev.weighted["f1"], 4)},
         "history": trainer.history.to_dict(),
         "data_md5": dataset.md5,
         "created": now_iso(),
         "command": command,
-        "status": trainer.status,
+        "status": trainer.status.value,
         "train_seconds": round(trainer.elapsed, 2),
         "epochs_trained": len(trainer.history.epoch),
         "architecture": trainer.net.describe(),
@@ -46,8 +46,8 @@ def describe_run(trainer: Trainer, ev: Evaluation, dataset: Dataset, command: st
 
 
 def finish(trainer: Trainer, dataset: Dataset, command: str = "") -> tuple[MLP, Evaluation]:
-    """Test the trained network once and return a snapshot with its meta filled in."""
-    net = trainer.snapshot()
+    """Test the trained network once and return a copy of it with its meta filled in."""
+    net = trainer.snapshot().copy()  # the published snapshot is shared with other readers
     ev = evaluate(net, dataset.x_test, dataset.y_test)
     net.meta = describe_run(trainer, ev, dataset, command or cli_command(trainer.cfg))
     return net, ev

@@ -2,16 +2,18 @@
 
 ``Trainer.iter_run()`` yields ``Progress`` reports; ``run(callback)`` drives it. A stop
 request (``stop()``, from any thread) ends the loop after the current batch; calling
-``run`` again resumes exactly where it left off.
+``run`` again resumes exactly where it left off. While it trains, the loop publishes a copy
+of the network every ``snapshot_every`` seconds and at every epoch end, stop and finish;
+``snapshot()`` hands out the latest, so other threads can predict without a lock.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import numpy as np
 
@@ -27,6 +29,49 @@ from model.training.splits import stratified_split, subset
 # A batch loss this far above chance (ln 10 = 2.3) means the weights are blowing up.
 DIVERGED_LOSS = 50.0
 STALLED_ACCURACY = 0.2
+SNAPSHOT_EVERY = 1.0  # seconds between published copies of the network while training
+
+
+class RunState(StrEnum):
+    """Where a training run is: ``Trainer.status``, and ``TrainingJob.state`` in the app.
+
+    A Trainer goes READY -> RUNNING -> STOPPED (resumable) or a finished state; a job adds
+    QUEUED and PREPARING before training, CANCELLED and ERROR. Values are plain strings, so
+    ``state == "done"`` and JSON work as before.
+    """
+
+    READY = "ready"  # built, nothing trained yet
+    QUEUED = "queued"  # a job waiting for a free training slot
+    PREPARING = "preparing"  # a job splitting and preprocessing the data
+    RUNNING = "running"
+    STOPPED = "stopped"  # on request; running again resumes
+    DONE = "done"
+    EARLY_STOP = "early_stop"
+    DIVERGED = "diverged"  # the loss blew up; the last good epoch's weights are kept
+    CANCELLED = "cancelled"  # a job that left the queue before training
+    ERROR = "error"  # a job whose training raised; the message says what
+
+    @property
+    def finished(self) -> bool:
+        """True when training cannot go on (a stopped run can)."""
+        return self in (RunState.DONE, RunState.EARLY_STOP, RunState.DIVERGED)
+
+
+class StopFlag:
+    """A request to stop after the current batch: set from any thread, consumed by the training loop.
+
+    A plain attribute (assigning it is atomic), no lock. A queued job, which has no Trainer yet,
+    makes the flag and hands it to the Trainer it builds: one flag per run, whoever asks.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def set(self) -> None:
+        self.requested = True
+
+    def clear(self) -> None:
+        self.requested = False
 
 
 @dataclass
@@ -74,6 +119,34 @@ class History:
         return {k: list(v) for k, v in self.__dict__.items()}
 
 
+@dataclass
+class _EpochSums:
+    """Running totals of the epoch in progress, for its mean loss and accuracy."""
+
+    loss: float = 0.0  # sum of batch loss * batch size
+    correct: int = 0
+    n: int = 0
+
+    def add(self, loss: float, correct: int, n: int) -> None:
+        self.loss += loss * n
+        self.correct += correct
+        self.n += n
+
+
+@dataclass
+class _Best:
+    """The best validation epoch so far (early stopping and restore_best)."""
+
+    acc: float = -1.0
+    loss: float = math.inf
+    epoch: int = 0
+    params: np.ndarray | None = None
+
+    def beaten_by(self, acc: float, loss: float) -> bool:
+        """Higher accuracy wins; at equal accuracy, lower loss."""
+        return (acc, -loss) > (self.acc, -self.loss)
+
+
 def divergence_message(cfg: TrainConfig, epoch: int, batch: int, loss: float) -> str:
     """Plain-words explanation of a blown-up run and what to try instead."""
     what = "became NaN/infinite" if not math.isfinite(loss) else f"exploded to {loss:.3g}"
@@ -102,7 +175,14 @@ def stalled_message(cfg: TrainConfig, acc: float) -> str:
 class Trainer:
     """Trains an MLP on raw pixels x (n, 784) in 0-255 with labels y (n,)."""
 
-    def __init__(self, cfg: TrainConfig, x: np.ndarray, y: np.ndarray, net: MLP | None = None):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        x: np.ndarray,
+        y: np.ndarray,
+        net: MLP | None = None,
+        stop_flag: StopFlag | None = None,
+    ):
         self.cfg = cfg.validate()
         x = np.asarray(x).reshape(len(x), N_PIXELS)
         y = np.asarray(y).astype(np.int64)
@@ -125,22 +205,22 @@ class Trainer:
         self.batches = math.ceil(self.n / self.batch_size)
         self.total_steps = cfg.epochs * self.batches
         self.history = History()
-        self.status = "ready"  # ready, running, stopped, done, early_stop, diverged
+        self.status = RunState.READY
         self.message = ""
         self.warnings: list[str] = []
         self.latest: Progress | None = None
-        self.lock = threading.Lock()  # guards params between a step and a snapshot
-        self._stop = threading.Event()
+        self.stop_flag = stop_flag or StopFlag()
+        self.snapshot_every = SNAPSHOT_EVERY
+        self._publish()
         # Resumable position: epoch index, batch index, this epoch's order and running sums.
         self.epoch, self.batch, self.step, self.seen = 0, 0, 0, 0
         self.perm: np.ndarray | None = None
         self._perm_epoch = -1
-        self._sums = [0.0, 0, 0]  # loss * n, correct, n in this epoch
+        self._sums = _EpochSums()
         self._ema: float | None = None
         self.elapsed = 0.0
         self._good_params = self.net.params.copy()
-        self._best = (-1.0, math.inf, 0)  # val_acc, val_loss, epoch
-        self._best_params: np.ndarray | None = None
+        self._best = _Best()
         self._buffers = {}
         # Called before every batch, e.g. to let interactive work go first; None: no pause.
         self.between_batches: Callable[[], None] | None = None
@@ -148,16 +228,24 @@ class Trainer:
     # ----- control ----------------------------------------------------------
     def stop(self) -> None:
         """Ask the loop to stop after the current batch (safe from any thread)."""
-        self._stop.set()
+        self.stop_flag.set()
 
     def snapshot(self) -> MLP:
-        """A copy of the network as it is now, e.g. for predicting while training goes on."""
-        with self.lock:
-            return self.net.copy()
+        """The latest published copy of the network, e.g. for predicting while training goes on.
+
+        At most ``snapshot_every`` seconds old while training, current once the loop has
+        stopped or ended. Shared by all callers: read it, do not change it (``copy()`` first).
+        """
+        return self._published
+
+    def _publish(self) -> None:
+        """Copy the network for readers; they take the attribute, whose assignment is atomic."""
+        self._published = self.net.copy()
+        self._published_at = time.monotonic()
 
     @property
     def finished(self) -> bool:
-        return self.status in ("done", "early_stop", "diverged")
+        return self.status.finished
 
     # ----- the loop ---------------------------------------------------------
     def run(self, callback: Callable[[Progress], None] | None = None, report_every: int | None = None) -> Progress:
@@ -172,7 +260,7 @@ class Trainer:
         """Generator of progress reports; see the module docstring."""
         if self.finished:
             return
-        self.status = "running"
+        self.status = RunState.RUNNING
         every = report_every or max(1, self.batches // 50)
         cfg, net, opt = self.cfg, self.net, self.optimizer
         started = time.perf_counter() - self.elapsed
@@ -180,12 +268,12 @@ class Trainer:
             if self._perm_epoch != self.epoch:  # once per epoch, even if stopped at its start
                 self.perm = self.rng.permutation(self.n)
                 self._perm_epoch = self.epoch
-                self._sums = [0.0, 0, 0]
+                self._sums = _EpochSums()
             while self.batch < self.batches:
-                if self._stop.is_set():
-                    self._stop.clear()  # consumed: a later run() resumes
+                if self.stop_flag.requested:
+                    self.stop_flag.clear()  # consumed: a later run() resumes
                     self.elapsed = time.perf_counter() - started
-                    self.status = "stopped"
+                    self.status = RunState.STOPPED
                     self.message = "Stopped: the weights learned so far are kept; Resume continues from here."
                     yield self._report("stopped", started, self.message)
                     return
@@ -208,14 +296,13 @@ class Trainer:
                 if not math.isfinite(loss) or loss > DIVERGED_LOSS:
                     yield self._diverge(loss, started)
                     return
-                with self.lock:
-                    opt.update_params(net.params, net.grads)
+                opt.update_params(net.params, net.grads)
                 self.batch += 1
                 self.step += 1
                 self.seen += len(yb)
-                self._sums[0] += loss * len(yb)
-                self._sums[1] += int((logits.argmax(axis=1) == yb).sum())
-                self._sums[2] += len(yb)
+                self._sums.add(loss, int((logits.argmax(axis=1) == yb).sum()), len(yb))
+                if time.monotonic() - self._published_at >= self.snapshot_every:
+                    self._publish()
                 self._ema = loss if self._ema is None else 0.95 * self._ema + 0.05 * loss
                 if self.batch % every == 0 and self.batch < self.batches:
                     self.history.batch_seen.append(self.seen)
@@ -230,7 +317,7 @@ class Trainer:
             if report.event == "early_stop":
                 return
         self._finish_restore()
-        self.status = "done"
+        self.status = RunState.DONE
         self.elapsed = time.perf_counter() - started
         self.message = f"Training finished: {self.epoch} epochs in {self.elapsed:.1f} s."
         yield self._report("done", started, self.message)
@@ -260,7 +347,7 @@ class Trainer:
     def _end_epoch(self, started: float) -> Progress:
         cfg, h = self.cfg, self.history
         val_loss, val_acc = self.evaluate_val()
-        train_loss, train_acc = self._sums[0] / self._sums[2], self._sums[1] / self._sums[2]
+        train_loss, train_acc = self._sums.loss / self._sums.n, self._sums.correct / self._sums.n
         self.epoch += 1
         self.batch = 0
         h.epoch.append(self.epoch)
@@ -276,25 +363,22 @@ class Trainer:
             message = stalled_message(cfg, train_acc)
             self.warnings.append(message)
         if val_acc is not None and cfg.patience:
-            if (val_acc, -val_loss) > (self._best[0], -self._best[1]):
-                self._best = (val_acc, val_loss, self.epoch)
-                self._best_params = self.net.params.copy()
-            elif self.epoch - self._best[2] >= cfg.patience:
+            if self._best.beaten_by(val_acc, val_loss):
+                self._best = _Best(val_acc, val_loss, self.epoch, self.net.params.copy())
+            elif self.epoch - self._best.epoch >= cfg.patience:
                 self._finish_restore()
-                self.status, event = "early_stop", "early_stop"
-                kept = f" The weights of epoch {self._best[2]} were restored." if cfg.restore_best else ""
+                self.status, event = RunState.EARLY_STOP, "early_stop"
+                kept = f" The weights of epoch {self._best.epoch} were restored." if cfg.restore_best else ""
                 message = self.message = f"Early stop: no validation improvement for {cfg.patience} epochs.{kept}"
         return self._report(event, started, message)
 
     def _finish_restore(self) -> None:
-        if self.cfg.restore_best and self._best_params is not None:
-            with self.lock:
-                self.net.params[...] = self._best_params
+        if self.cfg.restore_best and self._best.params is not None:
+            self.net.params[...] = self._best.params
 
     def _diverge(self, loss: float, started: float) -> Progress:
-        with self.lock:
-            self.net.params[...] = self._good_params
-        self.status = "diverged"
+        self.net.params[...] = self._good_params
+        self.status = RunState.DIVERGED
         self.message = divergence_message(self.cfg, self.epoch + 1, self.batch + 1, loss)
         self.elapsed = time.perf_counter() - started
         return self._report("diverged", started, self.message)
@@ -304,7 +388,7 @@ class Trainer:
         rate = self.seen / max(elapsed, 1e-9)
         remaining = (self.total_steps - self.step) * self.batch_size / rate if rate > 0 else 0.0
         in_epoch = event in ("batch", "stopped", "diverged")
-        n, h = self._sums[2], self.history
+        n, h = self._sums.n, self.history
         p = Progress(
             event=event,
             epoch=min(self.epoch + 1, self.cfg.epochs) if in_epoch else self.epoch,
@@ -312,8 +396,8 @@ class Trainer:
             batch=self.batch if in_epoch else self.batches,
             batches=self.batches,
             seen=self.seen,
-            train_loss=self._sums[0] / n if n else (h.train_loss[-1] if h.train_loss else math.nan),
-            train_acc=self._sums[1] / n if n else (h.train_acc[-1] if h.train_acc else math.nan),
+            train_loss=self._sums.loss / n if n else (h.train_loss[-1] if h.train_loss else math.nan),
+            train_acc=self._sums.correct / n if n else (h.train_acc[-1] if h.train_acc else math.nan),
             val_loss=h.val_loss[-1] if h.val_loss else None,
             val_acc=h.val_acc[-1] if h.val_acc else None,
             lr=self.optimizer.lr,
@@ -323,4 +407,6 @@ class Trainer:
             message=message,
         )
         self.latest = p
+        if event != "batch":  # an epoch end, stop or finish: readers get these weights at once
+            self._publish()
         return p

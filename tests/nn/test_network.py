@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 
 import numpy as np
@@ -405,6 +406,18 @@ def test_input_gradient_defaults_to_predicted_class_and_keeps_state():
     np.testing.assert_array_equal(net.input_gradient(pixels, target=4), net.input_gradient(pixels, target=[4, 4, 4]))
     np.testing.assert_array_equal(net.grads, grads_before)
     np.testing.assert_array_equal(net.params, params_before)
+
+
+def test_input_gradient_serves_many_threads_at_once():
+    # One shared model answers many sessions: saliency maps computed concurrently are the serial ones.
+    net, _ = _saliency_net("standardize")
+    images = [np.random.default_rng(i).integers(0, 256, (1, 784)).astype(np.float64) for i in range(16)]
+    expected = [net.input_gradient(im) for im in images]
+    with ThreadPoolExecutor(8) as pool:
+        for _ in range(5):
+            got = list(pool.map(net.input_gradient, images))
+            for g, e in zip(got, expected, strict=True):
+                np.testing.assert_array_equal(g, e)
 
 
 def test_input_gradient_matches_numerical_for_l2_preprocessing():

@@ -415,6 +415,24 @@ def test_snapshot_is_independent_of_further_training():
     assert "x" not in t.net.meta
 
 
+def test_snapshots_are_published_at_the_cadence_and_at_every_epoch_end():
+    t = Trainer(small_cfg(epochs=2), X, Y)
+    t.snapshot_every = math.inf  # no timed copies: only the epoch ends publish
+    initial, seen = t.snapshot(), []
+    for r in t.iter_run(report_every=1):
+        if r.event == "batch" and r.epoch == 1:
+            assert t.snapshot() is initial  # not republished between its cadence
+        elif r.event == "epoch" and r.epoch == 1:
+            np.testing.assert_array_equal(t.snapshot().params, t.net.params)  # current at the epoch end
+            t.snapshot_every = 0.0  # from now on after every batch
+        elif r.event == "batch":
+            np.testing.assert_array_equal(t.snapshot().params, t.net.params)
+            seen.append(t.snapshot())
+    assert len({id(s) for s in seen}) == len(seen) > 1  # a fresh copy each time
+    np.testing.assert_array_equal(t.snapshot().params, t.net.params)
+    assert t.snapshot() is not t.net
+
+
 def test_trainer_can_continue_a_given_network():
     first = train(small_cfg(epochs=2, preprocessing="standardize"))
     net = first.net.copy()

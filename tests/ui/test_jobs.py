@@ -50,6 +50,36 @@ def test_stop_keeps_weights_and_resume_finishes():
     assert job.trainer.seen > seen
 
 
+def test_a_second_stop_does_not_cancel_the_next_resume():
+    # One stop flag per run: a Stop pressed again after the run stopped is forgotten by Resume.
+    cfg = TrainConfig(hidden=[16], epochs=200, batch_size=8, val_fraction=0.0)
+    job = TrainingJob(cfg, DS, slots=Slots(1)).start()
+    wait_for(lambda: job.progress is not None and job.progress.seen > 200)
+    job.stop()
+    job.join(10)
+    assert job.state == "stopped"
+    job.stop()  # the button pressed again, or a second tab's Stop
+    steps = job.trainer.step
+    job.start()
+    wait_for(lambda: job.trainer.step > steps + 10)
+    job.stop()
+    job.join(10)
+    assert job.state == "stopped" and job.trainer.step > steps
+
+
+def test_stop_while_queued_leaves_the_queue():
+    slots = Slots(1)
+    cfg = TrainConfig(hidden=[16], epochs=500, batch_size=8, val_fraction=0.0)
+    first, second = TrainingJob(cfg, DS, slots=slots).start(), TrainingJob(cfg, DS, slots=slots).start()
+    wait_for(lambda: second.queue_position == 1)
+    second.stop()
+    second.join(10)
+    assert second.state == "cancelled" and second.trainer is None and not second.alive
+    first.stop()
+    first.join(10)
+    assert first.state == "stopped" and slots.running == 0
+
+
 def test_slots_queue_fifo_and_report_position():
     slots = Slots(1)
     cfg = TrainConfig(hidden=[16], epochs=500, batch_size=8, val_fraction=0.0)

@@ -240,7 +240,7 @@ def results(job: TrainingJob) -> None:
     c1.metric("Test accuracy", f"{ev.accuracy:.2%}")
     c2.metric("Macro F1", f"{ev.macro_f1:.3f}")
     st.dataframe(
-        [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()} for row in ev.report[:10]],
+        [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()} for row in ev.per_class],
         hide_index=True,
         width="stretch",
     )
