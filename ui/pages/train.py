@@ -266,5 +266,5 @@ if cfg is not None:
     start_training(cfg, ds)
 share_link()
 job = live_section()
-if job is not None and not job.alive and job.state != "created":
+if job is not None and not job.alive and job.state != "ready":  # RunState.READY: never started
     results(job)
