@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from model.errors import ModelFileError
@@ -35,13 +34,6 @@ def safe_name(name: str) -> str:
     if name.lower() in RESERVED:
         raise ModelFileError(f"'{name}' is reserved for the shipped model; choose another name.")
     return name
-
-
-@dataclass
-class SavedModel:
-    name: str
-    path: Path
-    meta: dict
 
 
 class ModelStore:

@@ -16,7 +16,6 @@ def learning_rate(
     warmup_epochs: float = 0.0,
     step_epochs: int = 10,
     gamma: float = 0.5,
-    min_lr_fraction: float = 0.0,
 ) -> float:
     """Rate for 0-based ``step``: linear warm-up from ~0, then constant, step or cosine decay."""
     warmup = int(round(warmup_epochs * steps_per_epoch))
@@ -29,6 +28,5 @@ def learning_rate(
     if schedule == "cosine":
         span = max(total_steps - warmup, 1)
         progress = min((step - warmup) / span, 1.0)
-        floor = base_lr * min_lr_fraction
-        return floor + (base_lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+        return base_lr * 0.5 * (1 + math.cos(math.pi * progress))
     raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")

@@ -644,17 +644,15 @@ def test_warmup_fraction_of_an_epoch_rounds_to_whole_steps():
     assert learning_rate(1.0, 0, 100, 10, "constant", warmup_epochs=0.0) == 1.0
 
 
-@pytest.mark.parametrize("min_frac", [0.0, 0.1])
-def test_cosine_decays_monotonically_to_the_floor(min_frac):
+def test_cosine_decays_monotonically_to_zero():
     total, spe = 300, 10
-    lrs = np.array([learning_rate(2.0, s, total, spe, "cosine", min_lr_fraction=min_frac) for s in range(total + 1)])
+    lrs = np.array([learning_rate(2.0, s, total, spe, "cosine") for s in range(total + 1)])
     assert lrs[0] == pytest.approx(2.0)
     assert np.all(np.diff(lrs) <= 1e-15)
-    floor = 2.0 * min_frac
-    assert lrs[-1] == pytest.approx(floor, abs=1e-12)  # step == total_steps
-    assert lrs[-2] == pytest.approx(floor, abs=1e-3)  # the last trained step is ~ the floor
-    assert lrs[total // 2] == pytest.approx((2.0 + floor) / 2, rel=1e-9)
-    assert learning_rate(2.0, total + 50, total, spe, "cosine", min_lr_fraction=min_frac) == pytest.approx(floor)
+    assert lrs[-1] == pytest.approx(0.0, abs=1e-12)  # step == total_steps
+    assert lrs[-2] == pytest.approx(0.0, abs=1e-3)  # the last trained step is ~ 0
+    assert lrs[total // 2] == pytest.approx(1.0, rel=1e-9)
+    assert learning_rate(2.0, total + 50, total, spe, "cosine") == pytest.approx(0.0)
 
 
 def test_cosine_with_warmup_starts_decay_after_warmup():
