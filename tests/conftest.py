@@ -1,4 +1,4 @@
-"""Shared fixtures: where the real dataset is, and app tests pointed at it or at nothing."""
+"""Shared fixtures: where the real dataset is, app tests pointed at it or at nothing, one BLAS thread, the shipped model."""
 
 import os
 from pathlib import Path
@@ -34,3 +34,23 @@ def models_dir(monkeypatch, tmp_path):
     folder = tmp_path / "models"
     monkeypatch.setenv("FASHION_MODELS_DIR", str(folder))
     return folder
+
+
+@pytest.fixture(scope="module")
+def one_blas_thread():
+    """One BLAS thread for a test module (``pytestmark = pytest.mark.usefixtures("one_blas_thread")``).
+
+    The engine tests' matrices are tiny: one thread is several times faster on shared CPUs.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def shipped_model():
+    """The shipped default model (weights/default.npz), loaded once per test module."""
+    from ui.store import load_default
+
+    return load_default()

@@ -23,6 +23,7 @@ from model.datasets.fashion_mnist import OFFICIAL_FILES
 from model.model_file import load_model
 from model.training.config import PRESETS, TrainConfig
 from model.training.pipeline import cli_command
+from tests.support.synthetic import blocks
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_KEYS = ("test_accuracy", "macro_f1", "train_seconds", "epochs", "model")
@@ -55,20 +56,16 @@ def idx_gz(array: np.ndarray) -> bytes:
     return gzip.compress(struct.pack(f">I{array.ndim}I", 0x800 | array.ndim, *array.shape) + array.tobytes())
 
 
-def blocks(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Learnable stand-in images: class k lights up horizontal band k."""
-    rng = np.random.default_rng(seed)
-    y = (np.arange(n) % 10).astype(np.uint8)
-    x = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
-    for i, label in enumerate(y):
-        x[i, 2 * label + 3 : 2 * label + 7, 4:24] = 230
-    return x, y
+def split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """n learnable stand-in images (n, 28, 28), as IDX files hold them, and their labels."""
+    x, y = blocks(n, seed)
+    return x.reshape(n, 28, 28), y
 
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("tiny-fashion")
-    for name, array in zip(OFFICIAL_FILES, (*blocks(200, 0), *blocks(100, 1)), strict=True):
+    for name, array in zip(OFFICIAL_FILES, (*split(200, 0), *split(100, 1)), strict=True):
         (folder / name).write_bytes(idx_gz(array))
     return folder
 

@@ -17,7 +17,6 @@ import zipfile
 import numpy as np
 import pytest
 from sklearn.metrics import classification_report
-from threadpoolctl import threadpool_limits
 
 from model import model_file as model_io
 from model.datasets.fashion_mnist import CLASS_NAMES
@@ -28,14 +27,9 @@ from model.nn.preprocessing import Preprocessor
 from model.training.config import TrainConfig
 from model.training.evaluation import confident_mistakes, evaluate, report_csv, top_k
 from model.training.trainer import Trainer
-from tests.support.synthetic import block_images
+from tests.support.synthetic import blocks
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    """The matrices here are tiny: one BLAS thread is several times faster on shared CPUs."""
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 def _pixels(n: int, seed: int = 0) -> np.ndarray:
@@ -454,12 +448,12 @@ def test_loading_never_executes_code(tmp_path, payload):
 
 @pytest.fixture(scope="module")
 def evaluation():
-    x, y = block_images(400, seed=1)
+    x, y = blocks(400, seed=1)
     cfg = TrainConfig(hidden=[16], epochs=2, batch_size=32, lr=3e-3, dropout=0.0, val_fraction=0.0, seed=3)
     trainer = Trainer(cfg, x, y)
     trainer.run()
     net = trainer.snapshot()
-    x_test, y_test = block_images(300, seed=2)
+    x_test, y_test = blocks(300, seed=2)
     # Relabel a quarter of the test set at random, so there are mistakes in many cells.
     rng = np.random.default_rng(4)
     flip = rng.random(300) < 0.25

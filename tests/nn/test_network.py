@@ -12,7 +12,6 @@ from itertools import pairwise
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
 from model.nn.activations import ACTIVATIONS, LEAKY_SLOPE
 from model.nn.initializers import INITIALIZERS, he, normal, uniform, xavier
@@ -28,11 +27,7 @@ ACTS = sorted(ACTIVATIONS)
 STRICT_FP = {"over": "raise", "divide": "raise", "invalid": "raise", "under": "ignore"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    """The matrices here are tiny: one BLAS thread is several times faster on shared CPUs."""
-    with threadpool_limits(limits=1):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 # ----- activations ---------------------------------------------------------------

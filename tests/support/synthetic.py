@@ -5,29 +5,23 @@ from __future__ import annotations
 import numpy as np
 
 from model.datasets.fashion_mnist import Dataset
+from model.datasets.spec import IMAGE_SIDE, N_PIXELS
 
 
-def blocks(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(n, 784) uint8 images with noise and a bright 4x8 block whose position is the label."""
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % 10
-    x = rng.integers(0, 60, (n, 28, 28)).astype(np.uint8)
-    for i, label in enumerate(y):
-        r, c = 2 + (label // 5) * 12, 2 + (label % 5) * 5
-        x[i, r : r + 8, c : c + 4] = 230
-    return x.reshape(n, 784), y
+def blocks(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n learnable stand-in images: (n, 784) uint8 and labels (n,) int64 in a seeded order.
 
-
-def block_images(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Uint8 images (n, 784) with dim noise and a bright 8x4 block whose position is the class (shuffled)."""
+    Dim noise with one bright 8x4 block whose position (2 rows of 5) is the class: a small
+    network learns it in a few epochs, far above chance (10%).
+    """
     rng = np.random.default_rng(seed)
     y = np.arange(n) % 10
     rng.shuffle(y)
-    x = rng.integers(0, 80, (n, 28, 28), dtype=np.uint8)
+    x = rng.integers(0, 80, (n, IMAGE_SIDE, IMAGE_SIDE), dtype=np.uint8)
     for i, c in enumerate(y):
         r, col = divmod(int(c), 5)
         x[i, 2 + r * 12 : 10 + r * 12, 1 + col * 5 : 5 + col * 5] = 255
-    return x.reshape(n, 784), y.astype(np.int64)
+    return x.reshape(n, N_PIXELS), y.astype(np.int64)
 
 
 def trousers(size: tuple[int, int] = (120, 160)) -> np.ndarray:
@@ -40,6 +34,7 @@ def trousers(size: tuple[int, int] = (120, 160)) -> np.ndarray:
 
 
 def dataset(n_train: int = 600, n_test: int = 200) -> Dataset:
+    """A tiny in-memory Dataset of block images (different seeds for training and test)."""
     xtr, ytr = blocks(n_train, 0)
     xte, yte = blocks(n_test, 1)
     return Dataset.from_arrays(xtr, ytr, xte, yte, source="synthetic")

@@ -4,7 +4,6 @@ from model.datasets.fashion_mnist import load_fashion_mnist
 from model.training.config import TrainConfig
 from model.training.evaluation import evaluate
 from model.training.pipeline import train
-from ui.store import load_default
 
 
 def test_short_training_on_real_data_clears_a_floor(real_data):
@@ -16,9 +15,9 @@ def test_short_training_on_real_data_clears_a_floor(real_data):
     assert trainer.history.val_acc[-1] > 0.78
 
 
-def test_shipped_model_reaches_its_stated_accuracy(real_data):
+def test_shipped_model_reaches_its_stated_accuracy(real_data, shipped_model):
     ds = load_fashion_mnist(real_data, download=False)
-    net = load_default()
+    net = shipped_model
     ev = evaluate(net, ds.x_test, ds.y_test)
     assert ev.accuracy >= 0.905, ev.accuracy
     assert abs(ev.accuracy - net.meta["metrics"]["test_accuracy"]) < 1e-4  # the card tells the truth

@@ -13,24 +13,18 @@ from itertools import pairwise
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
 from model.errors import ConfigError
 from model.nn.network import MLP
 from model.nn.preprocessing import Preprocessor
 from model.training.config import CHOICES, MAX_LAYERS, MAX_UNITS, PRESETS, RANGES, TrainConfig
 from model.training.trainer import DIVERGED_LOSS, History, Progress, Trainer, divergence_message, stalled_message
-from tests.support.synthetic import block_images
+from tests.support.synthetic import blocks
+
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_blas_thread():
-    """The matrices here are tiny: one BLAS thread is several times faster on shared CPUs."""
-    with threadpool_limits(limits=1):
-        yield
-
-
-X, Y = block_images()
+X, Y = blocks()
 
 
 def small_cfg(**kw) -> TrainConfig:
@@ -149,7 +143,7 @@ def test_cosine_lr_in_history_decays():
 
 
 def test_default_report_every_gives_about_fifty_reports_per_epoch():
-    x, y = block_images(1200, seed=3)
+    x, y = blocks(1200, seed=3)
     t = Trainer(small_cfg(epochs=1, batch_size=8, val_fraction=0.0, hidden=[8]), x, y)
     reports = list(t.iter_run())
     n_batch = sum(r.event == "batch" for r in reports)

@@ -32,7 +32,6 @@ from tests.support.answers import shown_figures as metrics  # st.metric values a
 from tests.support.synthetic import blocks, trousers
 from ui import models
 from ui.predict_view import predict_image, read_upload
-from ui.store import load_default
 
 TIMEOUT = 60
 HOME, TRAIN, PREDICT = "app.py", "ui/pages/train.py", "ui/pages/predict.py"
@@ -122,8 +121,8 @@ def data_of(made) -> bytes:
 
 # -------------------------------------------------------------- the pure functions first
 @pytest.fixture(scope="module")
-def net() -> MLP:
-    return load_default()
+def net(shipped_model: MLP) -> MLP:
+    return shipped_model  # conftest's shipped-model fixture, under this file's short name
 
 
 @pytest.fixture(scope="module")

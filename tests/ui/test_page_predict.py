@@ -36,7 +36,6 @@ from ui.predict_view import (
     saliency_overlay,
     verdict,
 )
-from ui.store import load_default
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = str(ROOT / "ui" / "pages" / "predict.py")
@@ -60,8 +59,8 @@ def blob(seed: int = 0) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def net() -> MLP:
-    return load_default()
+def net(shipped_model: MLP) -> MLP:
+    return shipped_model  # conftest's shipped-model fixture, under this file's short name
 
 
 @pytest.fixture(scope="module")
