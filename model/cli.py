@@ -27,13 +27,15 @@ import numpy as np
 
 from model.datasets.fashion_mnist import CLASS_NAMES, ENV_VAR, load_fashion_mnist
 from model.errors import ConfigError, FashionError, ImageError
-from model.model_file import load_model, save_model
+from model.model_file import MODELS_ENV_VAR, load_model, models_dir, save_model
 from model.text import format_duration, format_probability
 from model.training.config import CHOICES, HELP, PRESETS, RANGES, TrainConfig, parse_hidden
+from model.training.evaluation import evaluate, top_k
+from model.training.pipeline import finish
 from model.training.trainer import Progress, Trainer
 
-# model.training.evaluation (and model.training.pipeline, which uses it) import scikit-learn, ~1 s: they are imported
-# inside the commands that need them, so --help and usage errors answer at once.
+# scikit-learn (slow to import) is loaded by evaluate() when it first runs, and Pillow by
+# predict: --help and usage errors answer at once.
 
 PROG = "python -m model"
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -160,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--out",
         metavar="PATH",
-        help="where to save the model (default: <date>-<time>.npz in $FASHION_MODELS_DIR, else in the repository's models/)",
+        help=f"where to save the model (default: <date>-<time>.npz in ${MODELS_ENV_VAR}, else in the repository's models/)",
     )
     run.add_argument("--quiet", action="store_true", help="print only the final JSON line (errors still go to stderr)")
     _add_config_flags(train.add_argument_group("training settings (defaults: the 'fast' preset)"))
@@ -317,8 +319,6 @@ def _load_data(args: argparse.Namespace, status: StatusLine):
 
 def _default_out() -> Path:
     """<models folder>/<date>-<time>.npz: the folder the app lists saved models from."""
-    from ui.store import models_dir
-
     folder, stamp = models_dir(), datetime.now().strftime("%Y%m%d-%H%M%S")
     path, n = folder / f"{stamp}.npz", 2
     while path.exists():
@@ -365,8 +365,6 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
     cfg = config_from_args(args)
     out = Path(args.out) if args.out else _default_out()
     _check_writable(out)
-    from model.training.pipeline import finish  # after the checks: it imports scikit-learn, ~1 s
-
     say = (lambda line: None) if args.quiet else _out
     note = _err if args.quiet else _out  # run messages: on stdout with the log, else stderr
     status = StatusLine(sys.stderr, enabled=not args.quiet and _isatty(sys.stderr))
@@ -444,8 +442,6 @@ def _report_rows(report: list[dict]) -> list[list[str]]:
 
 def cmd_evaluate(args: argparse.Namespace, command: str) -> int:
     net = load_model(args.model, name=args.model)
-    from model.training.evaluation import evaluate  # after loading: it imports scikit-learn, ~1 s
-
     status = StatusLine(sys.stderr, enabled=not args.json and _isatty(sys.stderr))
     dataset = _load_data(args, status)
     ev = evaluate(net, dataset.x_test, dataset.y_test, CLASS_NAMES)
@@ -481,8 +477,7 @@ def cmd_evaluate(args: argparse.Namespace, command: str) -> int:
 
 
 def _predict_one(net, path: str) -> dict:
-    from model.datasets.images import preprocess_upload
-    from model.training.evaluation import top_k
+    from model.datasets.images import preprocess_upload  # Pillow: only predict needs it
 
     try:
         with open(path, "rb") as f:

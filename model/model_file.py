@@ -24,8 +24,14 @@ from model.nn.network import MLP
 from model.nn.preprocessing import PREPROCESSING, Preprocessor
 from model.training.config import is_number
 
+MODELS_ENV_VAR = "FASHION_MODELS_DIR"
 MAX_MODEL_BYTES = 256 * 1024 * 1024  # uncompressed; refuses zip bombs before reading
 REQUIRED_META = ("hidden_activations", "classes", "config", "metrics", "history", "data_md5", "created")
+
+
+def models_dir() -> Path:
+    """Where saved models live: $FASHION_MODELS_DIR, else <repo>/models (the CLI's default, the app's list)."""
+    return Path(os.environ.get(MODELS_ENV_VAR) or Path(__file__).resolve().parents[1] / "models")
 
 
 def now_iso() -> str:

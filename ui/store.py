@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 from model.errors import ModelFileError
-from model.model_file import load_model, model_bytes, write_atomic
+from model.model_file import load_model, model_bytes, models_dir, write_atomic
 from model.nn.network import MLP
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = REPO / "weights" / "default.npz"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}$")
 RESERVED = {"default"}
-
-
-def models_dir() -> Path:
-    """Where saved models live: $FASHION_MODELS_DIR, else <repo>/models."""
-    return Path(os.environ.get("FASHION_MODELS_DIR") or REPO / "models")
 
 
 def safe_name(name: str) -> str:

@@ -55,7 +55,7 @@ class Evaluation:
 
 def evaluate(net: MLP, x: np.ndarray, y: np.ndarray, classes: tuple[str, ...] = CLASS_NAMES) -> Evaluation:
     """Evaluate on raw pixels x (n, 784) in 0-255 and labels y (n,)."""
-    # Imported here: scikit-learn takes a second to import, which `predict` should not pay.
+    # Imported here: scikit-learn is slow to import, and only evaluating needs it (not --help or predict).
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
     proba = net.predict_proba(x)
