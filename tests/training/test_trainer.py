@@ -17,7 +17,20 @@ import pytest
 from model.errors import ConfigError
 from model.nn.network import MLP
 from model.nn.preprocessing import Preprocessor
-from model.training.config import CHOICES, MAX_LAYERS, MAX_UNITS, PRESETS, RANGES, TrainConfig
+from model.training.config import (
+    CHOICES,
+    HELP,
+    MAX_LAYERS,
+    MAX_UNITS,
+    PRESET_DESCRIPTIONS,
+    PRESETS,
+    RANGES,
+    TrainConfig,
+    changed_settings,
+    from_query,
+    to_query,
+)
+from model.training.pipeline import cli_command
 from model.training.trainer import DIVERGED_LOSS, History, Progress, Trainer, divergence_message, stalled_message
 from tests.support.synthetic import blocks
 
@@ -564,6 +577,23 @@ def test_presets_are_valid_and_round_trip(name):
     assert cfg.validate() is cfg
     again = TrainConfig.from_dict(cfg.to_dict())
     assert again == cfg and again is not cfg
+
+
+def test_every_setting_has_help_and_every_preset_a_description():
+    assert set(HELP) == set(TrainConfig().to_dict())  # app tooltips and CLI --help, one table
+    assert set(PRESET_DESCRIPTIONS) == set(PRESETS)
+    for name in ("fast", "best"):  # the architecture a description names is the preset's
+        arch = "-".join(map(str, [784, *PRESETS[name].hidden, 10]))
+        assert PRESET_DESCRIPTIONS[name].startswith(arch + " ")
+
+
+def test_links_and_commands_list_the_same_non_default_settings():
+    cfg = TrainConfig(hidden=[64, 32], lr=0.01, restore_best=False, epochs=30)  # epochs: the default
+    assert changed_settings(cfg) == {"hidden": [64, 32], "lr": 0.01, "restore_best": False}
+    assert to_query(cfg) == {"hidden": "64,32", "lr": "0.01", "restore_best": "False"}
+    assert cli_command(cfg, "m.npz") == "python -m model train --hidden 64,32 --lr 0.01 --no-restore-best --out m.npz"
+    assert from_query(to_query(cfg)) == (cfg, [])
+    assert changed_settings(TrainConfig()) == {} and to_query(TrainConfig()) == {}
 
 
 def test_every_range_is_checked():
