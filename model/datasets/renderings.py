@@ -27,9 +27,9 @@ from PIL import Image
 from scipy import ndimage as ndi
 
 from model.datasets.images import canvas_to_model_input
+from model.datasets.spec import IMAGE_SIDE, N_PIXELS
 
 CANVAS = 280  # the Predict page's canvas, px
-SIZE = 28
 KINDS = ("original", "silhouette", "outline")
 DEFAULT_BRUSH = 22  # the canvas slider's default
 BRUSH_RANGE = (6, 40)  # the canvas slider's range
@@ -58,9 +58,9 @@ class Placement:
 def _as_image(image: np.ndarray) -> np.ndarray:
     """One image (784,) or (28, 28), any numeric dtype 0-255 -> (28, 28) float32."""
     arr = np.asarray(image, dtype=np.float32)
-    if arr.size != SIZE * SIZE:
+    if arr.size != N_PIXELS:
         raise ValueError(f"expected a 28x28 image (784 pixels), got shape {arr.shape}")
-    return arr.reshape(SIZE, SIZE)
+    return arr.reshape(IMAGE_SIDE, IMAGE_SIDE)
 
 
 def _clean(mask: np.ndarray) -> np.ndarray:
@@ -101,7 +101,7 @@ def place(image: np.ndarray, seed: int | np.random.Generator = 0, brush: float =
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     mask = garment_mask(image)
     if not mask.any():
-        mask = np.ones((SIZE, SIZE), dtype=bool)
+        mask = np.ones((IMAGE_SIDE, IMAGE_SIDE), dtype=bool)
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     h, w = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
     pad = int(np.ceil(brush / 2))
@@ -119,7 +119,7 @@ def _upscaled(image: np.ndarray, where: Placement) -> np.ndarray:
     """The garment's bounding box of a (28, 28) float image, resized to where's size."""
     mask = garment_mask(image)
     if not mask.any():
-        mask = np.ones((SIZE, SIZE), dtype=bool)
+        mask = np.ones((IMAGE_SIDE, IMAGE_SIDE), dtype=bool)
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     crop = np.ascontiguousarray(image[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1])
     big = Image.fromarray(crop, mode="F").resize((where.width, where.height), Image.Resampling.BILINEAR)
@@ -204,7 +204,7 @@ def render_inputs(
     x = np.asarray(images)
     if x.ndim == 3:
         x = x.reshape(len(x), -1)
-    if x.ndim != 2 or x.shape[1] != SIZE * SIZE:
+    if x.ndim != 2 or x.shape[1] != N_PIXELS:
         raise ValueError(f"expected images of shape (n, 784) or (n, 28, 28), got {x.shape}")
     kind_list = [kinds] if isinstance(kinds, str) else list(kinds)
     brush_list = [brushes] if np.isscalar(brushes) else list(brushes)
@@ -213,7 +213,7 @@ def render_inputs(
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {k!r}")
     if not kind_list or not brush_list:
         raise ValueError("give at least one kind and one brush width")
-    out = np.empty((len(x), SIZE * SIZE), dtype=np.uint8)
+    out = np.empty((len(x), N_PIXELS), dtype=np.uint8)
     for i, img in enumerate(x):
         rng = np.random.default_rng([seed, i])
         kind = kind_list[int(rng.integers(len(kind_list)))] if len(kind_list) > 1 else kind_list[0]
