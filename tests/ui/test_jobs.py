@@ -34,36 +34,34 @@ def test_job_trains_to_done_with_test_result():
     assert "Epoch 3/3" in status_line(job)
 
 
-def test_stop_keeps_weights_and_resume_finishes():
-    cfg = TrainConfig(hidden=[16], epochs=200, batch_size=8, val_fraction=0.0)
-    job = TrainingJob(cfg, DS, slots=Slots(1)).start()
-    wait_for(lambda: job.progress is not None and job.progress.seen > 200)
+LONG = TrainConfig(hidden=[16], epochs=200, batch_size=8, val_fraction=0.0)  # runs until stopped
+
+
+def stop_when(job: TrainingJob, cond) -> None:
+    """Let the job train until cond() holds, then press Stop and wait for its thread to end."""
+    wait_for(cond)
     job.stop()
     job.join(10)
+
+
+def test_stop_keeps_weights_and_resume_finishes():
+    job = TrainingJob(LONG, DS, slots=Slots(1)).start()
+    stop_when(job, lambda: job.progress is not None and job.progress.seen > 200)
     assert job.state == "stopped" and job.resumable
     assert job.result is not None  # stopped runs are tested too, nothing lost
     seen = job.trainer.seen
-    job.start()
-    wait_for(lambda: job.trainer.seen > seen + 100)
-    job.stop()
-    job.join(10)
+    stop_when(job.start(), lambda: job.trainer.seen > seen + 100)
     assert job.trainer.seen > seen
 
 
 def test_a_second_stop_does_not_cancel_the_next_resume():
     # One stop flag per run: a Stop pressed again after the run stopped is forgotten by Resume.
-    cfg = TrainConfig(hidden=[16], epochs=200, batch_size=8, val_fraction=0.0)
-    job = TrainingJob(cfg, DS, slots=Slots(1)).start()
-    wait_for(lambda: job.progress is not None and job.progress.seen > 200)
-    job.stop()
-    job.join(10)
+    job = TrainingJob(LONG, DS, slots=Slots(1)).start()
+    stop_when(job, lambda: job.progress is not None and job.progress.seen > 200)
     assert job.state == "stopped"
     job.stop()  # the button pressed again, or a second tab's Stop
     steps = job.trainer.step
-    job.start()
-    wait_for(lambda: job.trainer.step > steps + 10)
-    job.stop()
-    job.join(10)
+    stop_when(job.start(), lambda: job.trainer.step > steps + 10)
     assert job.state == "stopped" and job.trainer.step > steps
 
 
