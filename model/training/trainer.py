@@ -233,8 +233,8 @@ class Trainer:
     def snapshot(self) -> MLP:
         """The latest published copy of the network, e.g. for predicting while training goes on.
 
-        At most ``snapshot_every`` seconds old while training, current once the loop has
-        stopped or ended. Shared by all callers: read it, do not change it (``copy()`` first).
+        While training it is about ``snapshot_every`` seconds old at most (the loop checks
+        between batches); at every epoch end, stop and finish it is current. Shared by all callers: read it, do not change it (``copy()`` first).
         """
         return self._published
 
