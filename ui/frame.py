@@ -10,6 +10,7 @@ import uuid
 
 import streamlit as st
 
+from model.training.trainer import RunState
 from ui import state
 from ui.jobs import TrainingJob
 from ui.store import ModelStore
@@ -85,7 +86,7 @@ def _live_status() -> None:
         return
     job.heartbeat()
     p = job.progress
-    if job.state == "queued":
+    if job.state == RunState.QUEUED:
         st.caption(f"Training queued: position {job.queue_position} (at most {job.slots.limit} run at once).")
     elif job.alive and p is not None:
         st.caption(f"Training: epoch {p.epoch}/{p.epochs}")

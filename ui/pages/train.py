@@ -20,6 +20,7 @@ from model.training.config import (
     to_query,
 )
 from model.training.pipeline import cli_command
+from model.training.trainer import RunState
 from ui import charts, frame, models, state
 from ui.jobs import TrainingJob
 from ui.live_chart import live_curves_html
@@ -54,11 +55,11 @@ PRESET_LABELS = {
     "tutorial_sigmoid_128_lr1": "Tutorial: 128 sigmoid units, lr 1",
 }
 RESULT_NOTES = {  # how a finished run's message is shown, by its state
-    "done": st.success,
-    "early_stop": st.success,
-    "stopped": st.warning,
-    "diverged": st.error,
-    "error": st.error,
+    RunState.DONE: st.success,
+    RunState.EARLY_STOP: st.success,
+    RunState.STOPPED: st.warning,
+    RunState.DIVERGED: st.error,
+    RunState.ERROR: st.error,
 }
 
 
@@ -266,5 +267,5 @@ if cfg is not None:
     start_training(cfg, ds)
 share_link()
 job = live_section()
-if job is not None and not job.alive and job.state != "ready":  # RunState.READY: never started
+if job is not None and not job.alive and job.state != RunState.READY:  # READY: never started
     results(job)
