@@ -243,6 +243,17 @@ class MLP:
         """Architecture in one line, e.g. '784-128-10 (relu)'."""
         return "-".join(map(str, self.sizes)) + (f" ({', '.join(self.activations)})" if self.activations else "")
 
+    def __getstate__(self) -> dict:
+        """Pickled as the flat parameter vector only; the per-layer views are laid out again on load."""
+        state = self.__dict__.copy()
+        for name in ("grads", "W", "b", "gW", "gb", "weight_slices", "_cache"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._bind(np.zeros_like(self.params))
+
     def copy(self) -> MLP:
         """An independent snapshot (weights, preprocessing, meta), e.g. of a model mid-training."""
         clone = copy.copy(self)

@@ -6,6 +6,7 @@ optimizers against textbook reference implementations written here.
 from __future__ import annotations
 
 import math
+import pickle
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
@@ -338,6 +339,19 @@ def test_forward_shapes_views_and_copy_independence():
     np.testing.assert_allclose(clone.predict_proba(pixels), p)
     for W, b in zip(clone.W, clone.b, strict=True):
         assert np.shares_memory(W, clone.params) and np.shares_memory(b, clone.params)
+
+
+def test_a_pickled_network_keeps_its_layers_as_views_of_one_vector():
+    """Networks travel between processes (the app's training workers): the views must survive."""
+    net = MLP([784, 16, 10], ["relu"], rng=np.random.default_rng(0))
+    pixels = np.random.default_rng(1).integers(0, 256, (3, 784))
+    moved = pickle.loads(pickle.dumps(net))
+    np.testing.assert_array_equal(moved.predict_proba(pixels), net.predict_proba(pixels))
+    for W, b, gW in zip(moved.W, moved.b, moved.gW, strict=True):
+        assert np.shares_memory(W, moved.params) and np.shares_memory(b, moved.params)
+        assert np.shares_memory(gW, moved.grads)
+    moved.params[:] = 0  # an update of the flat vector is an update of every layer
+    assert not moved.W[0].any() and not moved.b[1].any()
 
 
 def test_mlp_rejects_bad_arguments():

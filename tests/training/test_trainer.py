@@ -8,6 +8,7 @@ so a small network learns it in a few epochs and every test runs in well under a
 from __future__ import annotations
 
 import math
+import pickle
 import threading
 from itertools import pairwise
 
@@ -194,6 +195,32 @@ def test_stop_mid_epoch_then_resume_is_bit_identical(k):
     assert t.history.train_loss == reference.history.train_loss
     assert t.history.val_loss == reference.history.val_loss
     assert t.seen == reference.seen
+
+
+def test_a_stopped_trainer_travels_without_its_data_and_resumes_bit_identically():
+    """What the app's cluster does: pickle a stopped run to another process, give it the data, resume."""
+    cfg = small_cfg(epochs=3, dropout=0.3, input_dropout=0.1, train_subset=500)
+    reference = train(cfg)
+    t = Trainer(cfg, X, Y)
+    _stop_after(t, 4)
+    sent = pickle.dumps(t)
+    assert len(sent) < 8 * t.net.params.nbytes  # weights, optimizer moments, snapshots: no data arrays
+    moved = pickle.loads(sent)
+    assert moved.x_train is None and moved.x_val is None
+    moved.attach_data(X, Y)
+    moved.run()
+    assert moved.status == "done"
+    assert np.array_equal(moved.net.params, reference.net.params)
+    assert moved.history.val_loss == reference.history.val_loss
+
+
+def test_release_data_keeps_history_and_weights():
+    t = Trainer(small_cfg(epochs=1), X, Y)
+    t.run()
+    params, history = t.net.params.copy(), t.history.to_dict()
+    t.release_data()
+    assert t.x_train is None and t.x_val is None
+    assert np.array_equal(t.net.params, params) and t.history.to_dict() == history
 
 
 @pytest.mark.parametrize("when", ["epoch-report", "before-run"])
