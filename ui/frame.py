@@ -10,7 +10,6 @@ import uuid
 
 import streamlit as st
 
-from model.training.trainer import RunState
 from ui import state
 from ui.jobs import TrainingJob
 from ui.store import ModelStore
@@ -86,12 +85,13 @@ def _live_status() -> None:
         return
     job.heartbeat()
     p = job.progress
-    if job.state == RunState.QUEUED:
-        st.caption(f"Training queued: position {job.queue_position} (at most {job.slots.limit} run at once).")
-    elif job.alive and p is not None:
+    if not job.alive:
+        st.rerun()  # the run ended: redraw the page once without this timer
+    place = job.queue_position
+    if place:
+        st.caption(f"Training queued: position {place} (at most {job.slot_limit} run at once).")
+    elif p is not None:
         st.caption(f"Training: epoch {p.epoch}/{p.epochs}")
         st.progress(p.fraction)
-    elif job.alive:
-        st.caption("Training is starting…")
     else:
-        st.caption(f"Training {job.state.replace('_', ' ')}.")
+        st.caption("Training is starting…")

@@ -1,272 +1,313 @@
-"""Background training jobs for an interactive app: slots, queueing, idle stop.
+"""Background training for the app: each run is a task on the Dask cluster (``ui.cluster``).
 
-A ``TrainingJob`` owns one ``Trainer`` on its own thread. At most ``Slots.limit`` jobs
-train at once across the process; the rest wait in FIFO order and can say where they
-are in the queue. The UI calls ``heartbeat()`` while the page is open; a job not
-heard from for ``idle_timeout`` seconds stops itself, so a closed tab frees its slot.
+The web process only submits, watches and stops; it never trains and never holds training
+arrays. A run's task (``train_task``) runs in a worker process: it loads the data there, builds a
+``Trainer``, trains, and publishes its status (progress, curves) every ``STATUS_EVERY`` s and a
+copy of its weights every ``SNAPSHOT_EVERY`` s through two Dask ``Variable``s; a Dask ``Event``
+asks it to stop. A stopped run comes back as its trainer without data arrays, so Resume
+continues bit-identically on any worker. The scheduler queues runs beyond its worker threads,
+in submission order, for every user of the cluster; ``queue_position`` is the place in it.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import uuid
+import weakref
+from dataclasses import asdict
+from pathlib import Path
 
-from threadpoolctl import threadpool_limits
-
-from model.datasets.fashion_mnist import Dataset
+from model.datasets.fashion_mnist import Dataset, load_fashion_mnist, resolve_data_dir
 from model.errors import FashionError
 from model.nn.network import MLP
 from model.training.config import TrainConfig
 from model.training.evaluation import Evaluation
 from model.training.pipeline import finish
-from model.training.trainer import Progress, RunState, StopFlag, Trainer
+from model.training.trainer import Progress, RunState, Trainer
+from ui import cluster
 
-IDLE_TIMEOUT = 60.0
+IDLE_TIMEOUT = 60.0  # s without a heartbeat from the page: the run stops itself (a closed tab)
+STATUS_EVERY = 0.5  # s between status reports from a worker
+SNAPSHOT_EVERY = 2.0  # s between weight snapshots: the live view's cadence
+TRAINING_NICE = 10  # training processes yield the CPU to interactive work on the same machine
 
-
-class Slots:
-    """A FIFO-fair counting semaphore that can report queue positions."""
-
-    def __init__(self, limit: int = 2):
-        self.limit = limit
-        self._cond = threading.Condition()
-        self._running: set[int] = set()
-        self._queue: list[int] = []
-
-    def enqueue(self, key: int) -> None:
-        """Take a place in the queue now, so the order is the order of the requests.
-
-        Called from the requesting thread: the worker threads may reach ``acquire`` in any order.
-        """
-        with self._cond:
-            if key not in self._queue and key not in self._running:
-                self._queue.append(key)
-
-    def acquire(self, key: int, cancelled: Callable[[], bool]) -> bool:
-        """Block until ``key`` may run (True) or ``cancelled()`` becomes true (False)."""
-        with self._cond:  # a re-entrant lock: enqueue() takes it again
-            self.enqueue(key)  # no-op when start() already queued it
-            try:
-                while not cancelled():
-                    if len(self._running) < self.limit and self._queue[0] == key:
-                        self._running.add(key)
-                        _share_cores(len(self._running))
-                        return True
-                    self._cond.wait(0.2)
-                return False
-            finally:
-                self._queue.remove(key)
-                self._cond.notify_all()
-
-    def release(self, key: int) -> None:
-        with self._cond:
-            self._running.discard(key)
-            _share_cores(len(self._running))
-            self._cond.notify_all()
-
-    def position(self, key: int) -> int:
-        """1-based place in the queue, 0 when not queued."""
-        with self._cond:
-            return self._queue.index(key) + 1 if key in self._queue else 0
-
-    @property
-    def running(self) -> int:
-        with self._cond:
-            return len(self._running)
+_datasets: dict[str, Dataset] = {}  # in a worker process: each folder loaded once, for every run
+_watched: weakref.WeakSet[TrainingJob] = weakref.WeakSet()  # in the web process: runs to stop when idle
+_watchdog_lock = threading.Lock()
+_watchdog: threading.Thread | None = None
 
 
-def _share_cores(running: int) -> None:
-    """Give each running training an equal share of the BLAS threads.
-
-    BLAS thread pools are process-wide: two trainings each asking for every core make their
-    threads spin against each other (and against predictions), and all of them crawl.
-    """
-    threadpool_limits(limits=max(1, (os.cpu_count() or 1) // max(running, 1)), user_api="blas")
-
-
-def _lower_priority() -> None:
-    """Let clicks and drawings go first: this training thread yields the CPU to interactive work.
-
-    Linux applies a nice value per thread (to its native id); elsewhere this does nothing.
-    """
+# ----- in the worker process ------------------------------------------------------------
+def lower_priority() -> None:
+    """Nice every thread of this process, BLAS threads included (Linux nices each thread)."""
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), TRAINING_NICE)
+        for tid in os.listdir("/proc/self/task"):
+            if os.getpriority(os.PRIO_PROCESS, int(tid)) < TRAINING_NICE:
+                os.setpriority(os.PRIO_PROCESS, int(tid), TRAINING_NICE)
     except (AttributeError, OSError):
-        pass
+        pass  # not Linux, or not allowed: train at normal priority
 
 
-class Foreground:
-    """Interactive work in progress (a prediction being made for someone): trainings pause for it.
-
-    Training threads run at a low priority but still take Python's GIL; when the OS parks such a
-    thread while it holds the GIL, a prediction waits for it (priority inversion). So trainings
-    wait between batches while any interactive work runs and for ``cooldown`` s after it (the
-    server still sends the answer then), at most ``max_pause`` s at a time; after a pause that
-    ran out they train for ``min_run`` s before pausing again, so a busy classroom slows
-    trainings down but never stops them.
-    """
-
-    def __init__(self, max_pause: float = 0.25, min_run: float = 0.05, cooldown: float = 0.0):
-        self.max_pause, self.min_run, self.cooldown = max_pause, min_run, cooldown
-        self._active = 0
-        self._quiet_from = 0.0  # monotonic time when the last interactive work's cooldown ends
-        self._cond = threading.Condition()
-        self._run_until = threading.local()  # per training thread: no pause before this time
-        self.paused_seconds = 0.0  # total, for reports
-
-    @contextmanager
-    def busy(self) -> Iterator[None]:
-        """Mark a block of interactive work; trainings pause at their next batch."""
-        with self._cond:
-            self._active += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._active -= 1
-                self._quiet_from = max(self._quiet_from, time.monotonic() + self.cooldown)
-                self._cond.notify_all()
-
-    @property
-    def active(self) -> int:
-        return self._active
-
-    def _wait_for(self, now: float) -> float:
-        """Seconds until trainings may go on (0: now); inf while interactive work runs."""
-        return math.inf if self._active else max(0.0, self._quiet_from - now)
-
-    def wait_idle(self) -> None:
-        """Called by a training thread before each batch: wait while interactive work runs."""
-        start = time.monotonic()
-        if self._wait_for(start) == 0 or start < getattr(self._run_until, "t", 0.0):
-            return
-        deadline = start + self.max_pause
-        with self._cond:
-            while (now := time.monotonic()) < deadline and (left := self._wait_for(now)) > 0:
-                self._cond.wait(min(left, deadline - now))
-            end = time.monotonic()
-            idle = self._wait_for(end) == 0
-            self.paused_seconds += end - start
-        if not idle:
-            self._run_until.t = end + self.min_run
+def _dataset(source: Dataset | str | None) -> Dataset:
+    """The run's data: given, or loaded from a folder of this machine (None: its default folder)."""
+    if isinstance(source, Dataset):
+        return source
+    folder = str(resolve_data_dir(source))
+    if folder not in _datasets:
+        _datasets[folder] = load_fashion_mnist(folder, download=False)
+    return _datasets[folder]
 
 
-TRAINING_NICE = 10
-SLOTS = Slots(2)
-FOREGROUND = Foreground(cooldown=0.3)
+def _released(key: str) -> bool:
+    """True when nobody waits for this task any more (the web server that asked went away)."""
+    from distributed import get_worker
+
+    task = get_worker().state.tasks.get(key)
+    return task is None or task.state in ("cancelled", "released", "forgotten")
+
+
+def train_task(key: str, cfg: TrainConfig, source: Dataset | str | None, trainer: Trainer | None, command: str) -> dict:
+    """Run (or resume) one training in a worker; returns its outcome for ``TrainingJob._collect``."""
+    from distributed import Event, Variable
+
+    lower_priority()
+    status, weights, stop = Variable(f"status-{key}"), Variable(f"weights-{key}"), Event(f"stop-{key}")
+
+    def report(state: RunState, p: Progress | None) -> None:
+        status.set(
+            {
+                "state": str(state),
+                "progress": asdict(p) if p else None,
+                "history": trainer.history.to_dict() if trainer else {},
+                "warnings": list(trainer.warnings) if trainer else [],
+                "per_epoch": trainer.n if trainer else 0,
+                "pid": os.getpid(),
+            }
+        )
+
+    report(RunState.PREPARING, None)
+    ds = _dataset(source)
+    if trainer is None:
+        trainer = Trainer(cfg, ds.x_train, ds.y_train)
+    else:
+        trainer.attach_data(ds.x_train, ds.y_train)
+    trainer.snapshot_every = SNAPSHOT_EVERY
+    trainer.stop_flag.clear()  # a stop that ended the previous leg was consumed there
+    last_status = last_weights = 0.0
+    for p in trainer.iter_run():
+        now = time.monotonic()
+        if now - last_status >= STATUS_EVERY or p.event != "batch":
+            report(trainer.status, p)
+            last_status = now
+            if stop.is_set() or _released(key):
+                trainer.stop()
+        if now - last_weights >= SNAPSHOT_EVERY or p.event != "batch":
+            weights.set(trainer.snapshot())
+            last_weights = now
+    result = finish(trainer, ds, command) if trainer.history.epoch or trainer.step else None
+    trainer.release_data()
+    return {"trainer": trainer, "result": result, "state": str(trainer.status), "message": trainer.message}
+
+
+# ----- in the web process ---------------------------------------------------------------
+def default_source() -> str | None:
+    """The data the app's runs train on: this machine's folder for the local cluster; on a real
+    cluster (None) each worker reads its own ``FASHION_MNIST_DIR`` or default folder."""
+    return None if cluster.scheduler_address() else str(resolve_data_dir())
 
 
 class TrainingJob:
-    """One training run on a background thread; every public method is thread-safe."""
+    """One user's run, trained on the cluster; the page reads it at its own refresh cadence.
+
+    ``source`` is the data: a folder (a local cluster's workers read it), None (each worker
+    reads its own default folder: a real cluster) or a ``Dataset`` sent along (small test sets).
+    """
 
     def __init__(
         self,
         cfg: TrainConfig,
-        dataset: Dataset,
-        slots: Slots = SLOTS,
+        source: Dataset | str | Path | None = None,
         idle_timeout: float = IDLE_TIMEOUT,
         command: str = "",
-        foreground: Foreground | None = FOREGROUND,
     ):
         self.cfg = cfg.validate()
-        self.dataset = dataset
-        self.slots = slots
+        self.source = source if source is None or isinstance(source, Dataset) else str(source)
         self.idle_timeout = idle_timeout
         self.command = command
-        self.foreground = foreground
         self.state = RunState.READY
         self.message = ""
-        self.trainer: Trainer | None = None
         self.progress: Progress | None = None
+        self.history: dict = {}
+        self.warnings: list[str] = []
+        self.per_epoch = 0  # training images per epoch, known once the run reports
+        self.worker_pid = 0  # the worker process training it, once it reports
         self.result: tuple[MLP, Evaluation] | None = None
-        # The run's one stop flag: made here so a queued job can be stopped, handed to its Trainer.
-        self.stop_flag = StopFlag()
+        self._trainer: Trainer | None = None  # a stopped run, without data, for Resume
+        self._snapshot: MLP | None = None
+        self._future = None
+        self._key = ""
         self._last_seen = time.monotonic()
-        self._thread: threading.Thread | None = None
-        self._key = id(self)
+        self._lock = threading.Lock()
 
-    # ----- control from the UI --------------------------------------------------
+    # ----- control from the page --------------------------------------------------------
     def start(self) -> TrainingJob:
-        """Start (or resume after a stop) on a new daemon thread."""
+        """Submit the run (or resume a stopped one); ClusterError says why when there is no cluster."""
         if self.alive:
             return self
-        self.stop_flag.clear()  # a Stop pressed after the last run ended must not stop this one
-        self.result = None
-        self.heartbeat()
+        from dask._task_spec import Task
+
+        client = cluster.client()
+        self._key = f"{cluster.TASK_PREFIX}{uuid.uuid4().hex}"
+        self.result, self.message = None, ""
+        # Marked as a data producer so the scheduler queues it (in order) until a worker is free,
+        # instead of piling it onto a busy worker where nobody could see its place.
+        task = Task(
+            self._key, train_task, self._key, self.cfg, self.source, self._trainer, self.command, _data_producer=True
+        )
+        self._future = client.get({self._key: task}, self._key, sync=False)
         self.state = RunState.QUEUED
-        self.slots.enqueue(self._key)
-        self._thread = threading.Thread(target=self._run, name=f"train-{self._key}", daemon=True)
-        self._thread.start()
+        self.heartbeat()
+        _watch(self)
         return self
 
     def stop(self) -> None:
-        """Stop after the current batch (or leave the queue); what was learned is kept."""
-        self.stop_flag.set()
+        """Stop after the current batch, or leave the queue; what was learned is kept."""
+        future = self._future
+        if future is None or future.done():
+            return
+        from distributed import Event
+
+        if self.state == RunState.QUEUED:
+            future.cancel()
+        Event(f"stop-{self._key}", client=cluster.client()).set()
 
     def heartbeat(self) -> None:
-        """Called by the page while it is open."""
+        """Called by the page while it is open; a run not heard from for idle_timeout s stops."""
         self._last_seen = time.monotonic()
+        self.refresh()
 
     def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
+        """Wait until the run has ended (or timeout s), reading its reports meanwhile."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.alive and (deadline is None or time.monotonic() < deadline):
+            time.sleep(0.05)
+            self.refresh()
 
     @property
     def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    @property
-    def queue_position(self) -> int:
-        return self.slots.position(self._key)
+        """True while the run is queued or training (an ended run is collected on the way)."""
+        if self._future is not None and self._future.done():
+            self.refresh()
+        return self._future is not None
 
     @property
     def resumable(self) -> bool:
-        return self.state == RunState.STOPPED and self.trainer is not None and not self.trainer.finished
+        return self.state == RunState.STOPPED and self._trainer is not None and not self._trainer.finished
+
+    @property
+    def queue_position(self) -> int:
+        """1-based place in the whole cluster's queue; 0 once it runs."""
+        if self.state != RunState.QUEUED or not self.alive:
+            return 0
+        return cluster.queue_positions().get(self._key, 0)
+
+    @property
+    def slot_limit(self) -> int:
+        """How many trainings the cluster runs at once."""
+        return cluster.slot_limit()
 
     def snapshot(self) -> MLP | None:
-        """The network as it is right now (None before training starts)."""
-        return self.trainer.snapshot() if self.trainer is not None else None
+        """The latest weights the run published (None before its first)."""
+        self.refresh()
+        return self._snapshot
 
-    # ----- the thread -------------------------------------------------------------
-    def _idle(self) -> bool:
-        return time.monotonic() - self._last_seen > self.idle_timeout
-
-    def _cancelled(self) -> bool:
-        """True once a stop was asked for; asks for one when the page has gone quiet."""
-        if self._idle() and not self.stop_flag.requested:
-            self.stop_flag.set()
+    # ----- reading the worker's reports --------------------------------------------------
+    def stop_if_idle(self) -> None:
+        """Stop a run whose page has not been heard from for idle_timeout s (a closed tab)."""
+        if self._future is not None and time.monotonic() - self._last_seen > self.idle_timeout:
             self.message = "Stopped: the page was closed or idle."
-        return self.stop_flag.requested
+            self.stop()
 
-    def _run(self) -> None:
-        _lower_priority()
-        if not self.slots.acquire(self._key, self._cancelled):
-            self.state = RunState.STOPPED if self.trainer is not None else RunState.CANCELLED
-            self.message = self.message or "Left the queue before training started."
-            return
+    def refresh(self) -> None:
+        """Read the run's latest status and weights; take its outcome once it ended."""
+        with self._lock:  # the page and the sidebar may refresh at once
+            if self._future is None:
+                return
+            done = self._future.done()  # before reading, so the last report is read after the end
+            self._read_reports()
+            if done:
+                self._collect()
+
+    def _read_reports(self) -> None:
+        from distributed import Variable
+
+        client = cluster.client()
         try:
-            if self.trainer is None:
-                self.state = RunState.PREPARING
-                x, y = self.dataset.x_train, self.dataset.y_train
-                self.trainer = Trainer(self.cfg, x, y, stop_flag=self.stop_flag)
-                if self.foreground is not None:
-                    self.trainer.between_batches = self.foreground.wait_idle
-            self.state = RunState.RUNNING
-            for p in self.trainer.iter_run():
-                self.progress = p
-                if self.trainer.status == RunState.RUNNING:
-                    self._cancelled()  # asks the trainer to stop when the page has gone quiet
-            self.state = self.trainer.status
-            self.message = self.message if self.state == RunState.STOPPED and self.message else self.trainer.message
-            if self.trainer.history.epoch or self.trainer.step:
-                self.result = finish(self.trainer, self.dataset, self.command)
-        except FashionError as e:
-            self.state, self.message = RunState.ERROR, str(e)
-        except Exception as e:  # noqa: BLE001 - shown to this user; the server carries on
-            self.state, self.message = RunState.ERROR, f"Training failed: {type(e).__name__}: {e}"
-        finally:
-            self.slots.release(self._key)
+            status = Variable(f"status-{self._key}", client=client).get(timeout=0)
+        except TimeoutError:
+            return  # nothing reported yet: still queued
+        self.state = RunState(status["state"])
+        self.progress = Progress(**status["progress"]) if status["progress"] else None
+        # Lists come back as tuples through the scheduler (msgpack); the page and the charts want lists.
+        self.history = {name: list(values) for name, values in status["history"].items()}
+        self.warnings = list(status["warnings"])
+        self.per_epoch, self.worker_pid = status["per_epoch"], status["pid"]
+        try:
+            self._snapshot = Variable(f"weights-{self._key}", client=client).get(timeout=0)
+        except TimeoutError:
+            pass
+
+    def _collect(self) -> None:
+        """The run's task ended: take its outcome, or say why there is none."""
+        from distributed import Variable
+
+        future, self._future = self._future, None
+        if future.cancelled():
+            self.state = RunState.STOPPED if self._trainer is not None else RunState.CANCELLED
+            self.message = self.message or "Left the queue before training started."
+        else:
+            try:
+                outcome = future.result()
+            except FashionError as e:
+                self.state, self.message = RunState.ERROR, str(e)
+            except Exception as e:  # noqa: BLE001 - a worker died or the task broke: this user is told, the app goes on
+                self.state, self.message = RunState.ERROR, self._failure(e)
+            else:
+                self._trainer, self.result = outcome["trainer"], outcome["result"]
+                self.state = RunState(outcome["state"])
+                if not (self.state == RunState.STOPPED and self.message):
+                    self.message = outcome["message"]
+                if self.result is not None:
+                    self._snapshot = self.result[0]
+        client = cluster.client()
+        for name in ("status", "weights"):
+            Variable(f"{name}-{self._key}", client=client).delete()
+
+    def _failure(self, error: Exception) -> str:
+        kept = (
+            " The weights of its last snapshot are kept: save or download them below."
+            if self._snapshot is not None
+            else ""
+        )
+        if type(error).__name__ == "KilledWorker":
+            return f"The worker process training this run stopped unexpectedly (killed, or out of memory).{kept}"
+        return f"Training failed: {type(error).__name__}: {error}.{kept}"
+
+
+def _watch(job: TrainingJob) -> None:
+    """Have the watchdog thread stop this run if its page goes quiet (nobody else would)."""
+    global _watchdog
+    _watched.add(job)
+    with _watchdog_lock:
+        if _watchdog is None or not _watchdog.is_alive():
+            _watchdog = threading.Thread(target=_watch_loop, name="training-watchdog", daemon=True)
+            _watchdog.start()
+
+
+def _watch_loop() -> None:
+    while True:
+        time.sleep(0.25)
+        for job in list(_watched):
+            job.stop_if_idle()

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-from collections.abc import Callable
-from typing import TypeVar
 
 import streamlit as st
 
@@ -16,26 +13,10 @@ from model.nn.network import MLP
 from model.training.evaluation import Evaluation, evaluate
 from ui import state
 from ui.frame import current_job, store
-from ui.jobs import FOREGROUND
 from ui.store import load_default
 
 DEFAULT_LABEL = "Shipped default"
 LIVE_LABEL = "Live: the model training now"
-F = TypeVar("F", bound=Callable)
-
-
-def foreground(func: F) -> F:
-    """Decorator for interactive regions (predictions): trainings pause between batches while they run.
-
-    Put it under ``@st.fragment``. See ``ui.jobs.Foreground`` for why and for the limits.
-    """
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        with FOREGROUND.busy():
-            return func(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
 
 
 @st.cache_resource(show_spinner="Loading Fashion-MNIST…")
@@ -122,7 +103,7 @@ def model_options() -> list[str]:
     options = [DEFAULT_LABEL] + [f"This session: {k}" for k in session_models()]
     options += [f"Saved: {n}" for n in store().names()]
     job = current_job()
-    if job is not None and job.trainer is not None and job.alive:
+    if job is not None and job.alive and job.snapshot() is not None:
         options.append(LIVE_LABEL)
     return options
 

@@ -7,10 +7,11 @@ import time
 from dataclasses import dataclass, field
 
 from tests.support.browser import REPO
-from ui.jobs import IDLE_TIMEOUT, SLOTS
+from ui.cluster import LOCAL_WORKERS
+from ui.jobs import IDLE_TIMEOUT
 
 TARGET_P95_S = 1.0  # input -> prediction on screen, while 2 trainings run
-SLOT_LIMIT = SLOTS.limit  # trainings the server runs at once; more wait in its queue
+SLOT_LIMIT = LOCAL_WORKERS  # trainings the embedded cluster runs at once; more wait in its queue
 HARD_CAP_EXTRA_S = 180.0  # the whole run may take duration + this (setup, closing, idle wait)
 ARTIFACTS = REPO / "artifacts" / "load"  # git-ignored (/artifacts/): report, server log, screenshots
 

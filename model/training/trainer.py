@@ -216,8 +216,6 @@ class Trainer:
         self.elapsed = 0.0
         self._good_params = self.net.params.copy()
         self._best = _Best()
-        # Called before every batch, e.g. to let interactive work go first; None: no pause.
-        self.between_batches: Callable[[], None] | None = None
 
     # ----- data -------------------------------------------------------------
     def _split(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -254,7 +252,7 @@ class Trainer:
     def __getstate__(self) -> dict:
         """Pickled (e.g. sent between processes) without its data arrays; see ``attach_data``."""
         state = self.__dict__.copy()
-        state.update(x_train=None, x_val=None, _buffers={}, between_batches=None)
+        state.update(x_train=None, x_val=None, _buffers={})
         return state
 
     # ----- control ----------------------------------------------------------
@@ -309,8 +307,6 @@ class Trainer:
                     self.message = "Stopped: the weights learned so far are kept; Resume continues from here."
                     yield self._report("stopped", started, self.message)
                     return
-                if self.between_batches is not None:
-                    self.between_batches()
                 xb, yb = self._batch(self.batch)
                 opt.lr = learning_rate(
                     cfg.lr,

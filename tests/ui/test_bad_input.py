@@ -600,7 +600,7 @@ def assert_diverged_in_the_ui(at: AppTest, job) -> None:
     assert job.state == "diverged", (job.state, job.message)
     errors = texts(at.error)
     assert any("diverged" in e and "learning rate" in e for e in errors), errors
-    history = job.trainer.history.to_dict()
+    history = job.history
     for key, values in history.items():
         assert all(v is None or math.isfinite(v) for v in values), key
     for chart in at.get("vega_lite_chart"):

@@ -1,146 +1,139 @@
-"""Background training jobs: slots and queueing, stop and resume, idle stop, errors."""
+"""Background training on the embedded Dask cluster: runs, stop/resume, queue, idle stop, errors.
 
-import threading
+The cluster (a scheduler and two single-threaded worker processes) starts once for this module;
+the data is the small synthetic set, sent along with each run.
+"""
+
+import os
 import time
 
+import numpy as np
 import pytest
 
 from model.text import format_duration
 from model.training.config import TrainConfig
+from model.training.trainer import RunState
 from tests.support.synthetic import dataset
+from ui import cluster
 from ui.charts import curve_frames
-from ui.jobs import Foreground, Slots, TrainingJob
+from ui.jobs import TrainingJob
 from ui.live_chart import BATCH_SERIES, SERIES_COLORS, curve_series
 from ui.train_view import status_line
 
 DS = dataset()
 SMALL = TrainConfig(hidden=[16], epochs=3, batch_size=32, val_fraction=0.1)
+LONG = TrainConfig(hidden=[16], epochs=300, batch_size=8, val_fraction=0.0)  # runs until stopped
 
 
-def wait_for(cond, timeout=20.0):
+@pytest.fixture(scope="module", autouse=True)
+def local_cluster():
+    os.environ.pop(cluster.SCHEDULER_ENV, None)
+    cluster.shutdown()
+    cluster.client()
+    yield
+    cluster.shutdown()
+
+
+def wait_for(cond, timeout=60.0):
     end = time.monotonic() + timeout
     while not cond():
         assert time.monotonic() < end, "timed out"
-        time.sleep(0.01)
+        time.sleep(0.05)
 
 
-def test_job_trains_to_done_with_test_result():
-    job = TrainingJob(SMALL, DS, slots=Slots(1)).start()
-    job.join(30)
-    assert job.state == "done"
-    net, ev = job.result
-    assert ev.accuracy > 0.5  # the blocks are easy; chance is 0.1
-    assert net.meta["config"]["hidden"] == [16] and len(net.meta["history"]["epoch"]) == 3
-    assert "Epoch 3/3" in status_line(job)
-
-
-LONG = TrainConfig(hidden=[16], epochs=200, batch_size=8, val_fraction=0.0)  # runs until stopped
+def finish(job: TrainingJob, timeout=60.0) -> TrainingJob:
+    wait_for(lambda: job.heartbeat() or not job.alive, timeout)
+    return job
 
 
 def stop_when(job: TrainingJob, cond) -> None:
-    """Let the job train until cond() holds, then press Stop and wait for its thread to end."""
-    wait_for(cond)
+    """Let the job train until cond() holds, then press Stop and wait for the run to end."""
+    wait_for(lambda: job.heartbeat() or cond())
     job.stop()
-    job.join(10)
+    finish(job)
 
 
-def test_stop_keeps_weights_and_resume_finishes():
-    job = TrainingJob(LONG, DS, slots=Slots(1)).start()
-    stop_when(job, lambda: job.progress is not None and job.progress.seen > 200)
-    assert job.state == "stopped" and job.resumable
+def test_job_trains_to_done_with_test_result():
+    job = finish(TrainingJob(SMALL, DS).start())
+    assert job.state == "done", job.message
+    net, ev = job.result
+    assert ev.accuracy > 0.5  # the blocks are easy; chance is 0.1
+    assert net.meta["config"]["hidden"] == [16] and len(net.meta["history"]["epoch"]) == 3
+    assert job.history["epoch"] == [1, 2, 3] and job.per_epoch == len(DS.y_train) - round(0.1 * len(DS.y_train))
+    assert "Epoch 3/3" in status_line(job)
+    assert job.worker_pid not in (0, os.getpid())  # trained in a worker process, not here
+
+
+def test_stop_keeps_weights_and_resume_continues_bit_identically():
+    cfg = TrainConfig(hidden=[16], epochs=40, batch_size=16, val_fraction=0.1, dropout=0.2, seed=3)
+    reference = finish(TrainingJob(cfg, DS).start())
+    job = TrainingJob(cfg, DS).start()
+    stop_when(job, lambda: job.progress is not None and job.progress.seen > 2000)
+    assert job.state == "stopped" and job.resumable, job.message
     assert job.result is not None  # stopped runs are tested too, nothing lost
-    seen = job.trainer.seen
-    stop_when(job.start(), lambda: job.trainer.seen > seen + 100)
-    assert job.trainer.seen > seen
+    seen = job.progress.seen
+    finish(job.start())
+    assert job.state == "done" and job.progress.seen > seen
+    assert np.array_equal(job.result[0].params, reference.result[0].params)
+    assert job.history["val_loss"] == reference.history["val_loss"]
 
 
 def test_a_second_stop_does_not_cancel_the_next_resume():
-    # One stop flag per run: a Stop pressed again after the run stopped is forgotten by Resume.
-    job = TrainingJob(LONG, DS, slots=Slots(1)).start()
+    job = TrainingJob(LONG, DS).start()
     stop_when(job, lambda: job.progress is not None and job.progress.seen > 200)
     assert job.state == "stopped"
     job.stop()  # the button pressed again, or a second tab's Stop
-    steps = job.trainer.step
-    stop_when(job.start(), lambda: job.trainer.step > steps + 10)
-    assert job.state == "stopped" and job.trainer.step > steps
+    seen = job.progress.seen
+    stop_when(job.start(), lambda: job.progress.seen > seen + 500)
+    assert job.state == "stopped" and job.progress.seen > seen + 500
 
 
-def test_stop_while_queued_leaves_the_queue():
-    slots = Slots(1)
-    cfg = TrainConfig(hidden=[16], epochs=500, batch_size=8, val_fraction=0.0)
-    first, second = TrainingJob(cfg, DS, slots=slots).start(), TrainingJob(cfg, DS, slots=slots).start()
-    wait_for(lambda: second.queue_position == 1)
-    second.stop()
-    second.join(10)
-    assert second.state == "cancelled" and second.trainer is None and not second.alive
-    first.stop()
-    first.join(10)
-    assert first.state == "stopped" and slots.running == 0
-
-
-def test_slots_queue_fifo_and_report_position():
-    slots = Slots(1)
-    cfg = TrainConfig(hidden=[16], epochs=500, batch_size=8, val_fraction=0.0)
-    jobs = [TrainingJob(cfg, DS, slots=slots).start() for _ in range(3)]
-    wait_for(lambda: jobs[0].state == "running" and jobs[2].queue_position == 2)
-    assert jobs[1].queue_position == 1 and jobs[1].state == "queued"
-    assert "number 2 in the queue" in status_line(jobs[2])
-    assert slots.running == 1
+def test_queue_in_order_with_true_places_and_stop_while_queued():
+    jobs = [TrainingJob(LONG, DS).start() for _ in range(4)]
+    wait_for(lambda: all(j.heartbeat() or j.state == RunState.RUNNING for j in jobs[:2]))
+    assert [j.queue_position for j in jobs] == [0, 0, 1, 2]
+    assert "number 2 in the queue" in status_line(jobs[3]) and "2 trainings run at once" in status_line(jobs[3])
+    jobs[2].stop()  # leaves the queue: the last one moves up
+    finish(jobs[2])
+    assert jobs[2].state == "cancelled" and not jobs[2].resumable
+    wait_for(lambda: jobs[3].queue_position == 1)
     jobs[0].stop()
-    wait_for(lambda: jobs[1].state == "running")
-    assert jobs[2].queue_position == 1
+    wait_for(lambda: jobs[3].heartbeat() or jobs[3].state == RunState.RUNNING)
     for j in jobs:
         j.stop()
     for j in jobs:
-        j.join(10)
-    assert jobs[2].state == "cancelled" and slots.running == 0
+        finish(j)
+    assert [j.state for j in jobs] == ["stopped", "stopped", "cancelled", "stopped"]
 
 
-def test_queue_order_is_request_order_not_thread_order():
-    # Worker threads may reach acquire() in any order; the place is taken when asked.
-    slots = Slots(1)
-    for key in (1, 2, 3):
-        slots.enqueue(key)
-    got, done = [], threading.Event()
-
-    def worker(key):
-        assert slots.acquire(key, done.is_set)
-        got.append(key)
-        time.sleep(0.05)
-        slots.release(key)
-
-    threads = [threading.Thread(target=worker, args=(k,)) for k in (3, 2, 1)]
-    for t in threads:
-        t.start()
-        time.sleep(0.05)  # 3 and 2 are waiting in acquire before 1 arrives
-    for t in threads:
-        t.join(10)
-    assert got == [1, 2, 3]
+def test_just_out_of_the_queue_is_not_number_0():
+    job = TrainingJob(SMALL, DS)
+    job.state = RunState.QUEUED  # submitted, out of the queue, no report yet
+    assert "number 0" not in status_line(job) and "Starting" in status_line(job)
 
 
-def test_idle_job_stops_by_itself_and_frees_its_slot():
-    slots = Slots(1)
-    cfg = TrainConfig(hidden=[16], epochs=500, batch_size=8, val_fraction=0.0)
-    job = TrainingJob(cfg, DS, slots=slots, idle_timeout=0.3).start()
-    job.join(20)
-    assert not job.alive and job.state == "stopped"
-    assert "closed or idle" in job.message
-    assert slots.running == 0
+def test_idle_job_stops_by_itself():
+    job = TrainingJob(LONG, DS, idle_timeout=1.0).start()
+    wait_for(lambda: job.refresh() or not job.alive)
+    assert job.state in ("stopped", "cancelled") and "closed or idle" in job.message
 
 
-def test_exception_in_training_thread_is_reported(monkeypatch):
-    def boom(*args, **kwargs):
-        raise RuntimeError("disk on fire")
-
-    monkeypatch.setattr("model.nn.network.MLP.loss_and_grad", boom)
-    threads = threading.active_count()
-    job = TrainingJob(SMALL, DS, slots=Slots(1)).start()
-    job.join(20)
-    assert job.state == "error" and "disk on fire" in job.message
-    assert threading.active_count() <= threads
+def test_abandoned_sessions_all_stop_and_free_the_workers():
+    """Ten sessions start runs and vanish (no heartbeats): every run stops, queued ones leave the queue."""
+    jobs = [TrainingJob(LONG, DS, idle_timeout=1.0).start() for _ in range(10)]
+    wait_for(lambda: all(j.refresh() or not j.alive for j in jobs), 90)
+    assert {j.state for j in jobs} <= {"stopped", "cancelled"}
+    assert cluster.queue_positions() == {}
+    fresh = finish(TrainingJob(SMALL, DS).start())  # the workers are free again
+    assert fresh.state == "done"
 
 
-def test_invalid_config_is_refused_before_a_thread_starts():
+def test_a_run_whose_worker_cannot_read_the_data_says_why(tmp_path):
+    job = finish(TrainingJob(SMALL, tmp_path / "no-data").start())
+    assert job.state == "error" and "no-data" in job.message and job.result is None
+
+
+def test_invalid_config_is_refused_before_anything_is_submitted():
     with pytest.raises(Exception, match="lr"):
         TrainingJob(TrainConfig(lr=-1), DS)
 
@@ -178,73 +171,3 @@ def test_curve_frames_hold_the_live_views_lines():
     assert BATCH_SERIES not in set(loss_only_epochs["series"]) and len(loss_only_epochs) == 3
     empty_loss, empty_acc = curve_frames(curve_series({}, per_epoch=None))
     assert empty_loss.empty and empty_acc.empty and list(empty_loss.columns) == ["epoch", "series", "value"]
-
-
-def test_abandoned_sessions_leave_no_threads_behind():
-    """20 sessions start trainings and vanish (no heartbeats): all stop, threads return to baseline."""
-    baseline = threading.active_count()
-    slots = Slots(2)
-    cfg = TrainConfig(hidden=[16], epochs=500, batch_size=8, val_fraction=0.0)
-    jobs = [TrainingJob(cfg, DS, slots=slots, idle_timeout=0.5).start() for _ in range(20)]
-    peak = threading.active_count()
-    for job in jobs:
-        job.join(30)
-    assert peak >= baseline + 20
-    assert threading.active_count() == baseline
-    assert {j.state for j in jobs} <= {"stopped", "cancelled"} and slots.running == 0
-
-
-def test_training_threads_yield_the_cpu_to_interactive_work():
-    cfg = TrainConfig(hidden=[16], epochs=500, batch_size=8, val_fraction=0.0)
-    job = TrainingJob(cfg, DS, slots=Slots(1)).start()
-    wait_for(lambda: job.state == "running")
-    import os
-
-    assert os.getpriority(os.PRIO_PROCESS, job._thread.native_id) == 10
-    assert os.getpriority(os.PRIO_PROCESS, 0) == 0  # the server's own threads keep their priority
-    job.stop()
-    job.join(10)
-
-
-def test_foreground_work_pauses_trainings_until_it_ends():
-    fg = Foreground(max_pause=30.0)
-    with fg.busy():
-        waiter = threading.Thread(target=fg.wait_idle)
-        waiter.start()
-        waiter.join(0.3)
-        assert waiter.is_alive()  # a training thread waits while a prediction runs
-    waiter.join(5)
-    assert not waiter.is_alive() and fg.active == 0 and fg.paused_seconds >= 0.3
-
-
-def test_foreground_pause_is_bounded_so_trainings_never_starve():
-    fg = Foreground(max_pause=0.05, min_run=60.0)
-    with fg.busy():
-        t0 = time.monotonic()
-        fg.wait_idle()  # runs out after max_pause
-        first = time.monotonic() - t0
-        fg.wait_idle()  # then no pause for min_run seconds
-        second = time.monotonic() - t0 - first
-    assert 0.04 <= first < 5 and second < 0.04
-
-
-def test_foreground_keeps_trainings_paused_for_the_cooldown_after_the_work():
-    fg = Foreground(max_pause=30.0, cooldown=0.3)
-    with fg.busy():
-        pass
-    t0 = time.monotonic()
-    fg.wait_idle()  # the answer is still being sent: wait out the cooldown
-    waited = time.monotonic() - t0
-    t1 = time.monotonic()
-    fg.wait_idle()  # then nothing to wait for
-    assert 0.25 <= waited < 10 and time.monotonic() - t1 < 0.05
-
-
-def test_job_trains_through_busy_foreground_and_reports_pauses():
-    fg = Foreground(max_pause=0.01, min_run=0.0)
-    cfg = TrainConfig(hidden=[16], epochs=1, batch_size=64, val_fraction=0.0)
-    with fg.busy():
-        job = TrainingJob(cfg, DS, slots=Slots(1), foreground=fg).start()
-        job.join(60)
-    assert job.state == "done" and job.trainer.step == job.trainer.batches
-    assert fg.paused_seconds >= 0.01 * (job.trainer.batches - 1)  # it did wait before each batch

@@ -356,7 +356,8 @@ class FakeJob:
     """Just enough of TrainingJob for the model picker, the sidebar status and the live panel."""
 
     def __init__(self, net: MLP):
-        self.net, self.trainer, self.alive, self.state, self.progress = net, object(), True, "running", None
+        self.net, self.alive, self.state, self.progress = net, True, "running", None
+        self.queue_position, self.slot_limit = 0, 2
 
     def snapshot(self) -> MLP:
         return self.net.copy()

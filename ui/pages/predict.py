@@ -45,7 +45,6 @@ def show_prediction(net: MLP, image28: np.ndarray, truth: int | None = None) -> 
 
 
 @st.fragment(run_every=LIVE_EVERY)
-@models.foreground
 def live_prediction(image28: np.ndarray, truth: int | None) -> None:
     """Re-predicts with a fresh snapshot of the training network every LIVE_EVERY seconds."""
     job = frame.current_job()
@@ -71,7 +70,6 @@ def prediction_panel(label: str, net: MLP | None, image28: np.ndarray, truth: in
 
 
 @st.fragment
-@models.foreground
 def draw_tab(label: str, net: MLP | None) -> None:
     """Draw tab: the canvas on the left, the answer for the drawing on the right."""
     left, right = st.columns([2, 3], gap="large")
@@ -107,7 +105,6 @@ def draw_tab(label: str, net: MLP | None) -> None:
 
 
 @st.fragment
-@models.foreground
 def upload_tab(label: str, net: MLP | None) -> None:
     """Upload tab: a photo, its preview, and the answer for it."""
     left, right = st.columns([2, 3], gap="large")
@@ -148,7 +145,6 @@ def _new_test_image(labels: np.ndarray) -> None:
 
 
 @st.fragment
-@models.foreground
 def test_tab(label: str, net: MLP | None) -> None:
     """Test image tab: a random test image (of a class, if chosen), its true label and the answer."""
     ds = models.dataset()

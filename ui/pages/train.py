@@ -4,7 +4,6 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from model.datasets.fashion_mnist import Dataset
 from model.errors import FashionError
 from model.model_file import model_bytes
 from model.nn.network import MLP
@@ -21,7 +20,7 @@ from model.training.config import (
 )
 from model.training.pipeline import cli_command
 from model.training.trainer import RunState
-from ui import charts, frame, models, state
+from ui import charts, cluster, frame, jobs, models, state
 from ui.jobs import TrainingJob
 from ui.live_chart import live_curves_html
 from ui.train_view import status_line
@@ -140,10 +139,15 @@ def settings_form() -> TrainConfig | None:
         return None
 
 
-def start_training(cfg: TrainConfig, ds: Dataset) -> None:
-    """Start this session's run in the background and redraw the page with Start disabled."""
+def start_training(cfg: TrainConfig) -> None:
+    """Start this session's run on the training cluster and redraw the page with Start disabled."""
     st.query_params.from_dict({**to_query(cfg), "ws": frame.session_id()})
-    st.session_state[state.JOB] = TrainingJob(cfg, ds, command=cli_command(cfg)).start()
+    try:
+        job = TrainingJob(cfg, jobs.default_source(), command=cli_command(cfg)).start()
+    except FashionError as e:  # no cluster: say which and why; the form keeps its settings
+        st.error(str(e))
+        return
+    st.session_state[state.JOB] = job
     st.session_state[state.SHOWN_JOB] = None
     st.rerun()
 
@@ -162,11 +166,10 @@ def share_link() -> None:
 # ----- the run -------------------------------------------------------------------------
 def curves(job: TrainingJob) -> None:
     """Light SVG curves while the run goes on (redrawn every refresh), interactive charts once it ends."""
-    history = job.trainer.history.to_dict()
     if job.alive:
-        st.html(live_curves_html(history, job.trainer.n))
+        st.html(live_curves_html(job.history, job.per_epoch))
         return
-    charts.learning_curves(history, job.trainer.n)
+    charts.learning_curves(job.history, job.per_epoch)
 
 
 def run_view(job: TrainingJob) -> None:
@@ -176,7 +179,7 @@ def run_view(job: TrainingJob) -> None:
     st.progress(p.fraction if p else 0.0, text=status_line(job))
     if job.alive and st.button("Stop", help="Stops after the current batch and keeps what was learned so far."):
         job.stop()
-    if job.trainer is not None:
+    if job.per_epoch:  # the run has reported from its worker
         curves(job)
 
 
@@ -221,17 +224,35 @@ def save_form(net: MLP, job: TrainingJob) -> None:
                 st.error(str(e))
 
 
+def download(net: MLP, where=st) -> None:
+    """The model file, for importing later or for the CLI."""
+    where.download_button(
+        "Download model file",
+        model_bytes(net),
+        file_name="fashion-model.npz",
+        help="The .npz file: import it later or use it with the CLI.",
+    )
+
+
 def results(job: TrainingJob) -> None:
     """The outcome of a finished or stopped run: message, test metrics, save, download, use."""
     if job.message:
         RESULT_NOTES.get(job.state, st.info)(job.message)
-    for warning in job.trainer.warnings if job.trainer else []:
+    for warning in job.warnings:
         st.warning(warning)
     if job.resumable and st.button("Resume training", help="Continues exactly where it stopped."):
-        job.start()
+        try:
+            job.start()
+        except FashionError as e:
+            st.error(str(e))
+            return
         st.session_state[state.SHOWN_JOB] = None  # redraw the results again when this leg ends
         st.rerun()
     if job.result is None:
+        kept = job.snapshot() if job.state == RunState.ERROR else None
+        if kept is not None:  # its worker died: the last snapshot, untested, can still be saved
+            save_form(kept, job)
+            download(kept)
         return
     net, ev = job.result
     label = f"run {job.cfg.seed}-{id(job) % 10000} ({ev.accuracy:.1%})"
@@ -247,24 +268,20 @@ def results(job: TrainingJob) -> None:
     )
     save_form(net, job)
     c1, c2 = st.columns(2)
-    c1.download_button(
-        "Download model file",
-        model_bytes(net),
-        file_name="fashion-model.npz",
-        help="The .npz file: import it later or use it with the CLI.",
-    )
+    download(net, c1)
     if c2.button("Use this model for Predict and Metrics", help="Makes it the active model on every page."):
         st.session_state[state.ACTIVE_MODEL] = f"This session: {label}"
         st.toast("Active model set.")
 
 
 frame.setup_page("Train", INTRO, sidebar_status=False)  # the live view shows the run; one timer per page is cheaper
-ds = models.require_dataset()
+models.require_dataset()
+cluster.warm_up()  # the local cluster starts while the learner picks settings
 settings_from_link()
 presets()
 cfg = settings_form()
 if cfg is not None:
-    start_training(cfg, ds)
+    start_training(cfg)
 share_link()
 job = live_section()
 if job is not None and not job.alive and job.state != RunState.READY:  # READY: never started
