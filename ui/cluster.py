@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from pathlib import Path
 
 from model.errors import FashionError
 
@@ -66,6 +67,7 @@ def client():
             else:
                 from distributed.deploy.subprocess import SubprocessCluster
 
+                _importable_by_workers()
                 _cluster = SubprocessCluster(
                     host="127.0.0.1",
                     n_workers=LOCAL_WORKERS,
@@ -99,6 +101,14 @@ def _quietly_connect() -> None:
         client()
     except ClusterError:
         pass  # said again, clearly, when the user presses Start
+
+
+def _importable_by_workers() -> None:
+    """Workers unpickle tasks that name ``ui.jobs``: they must find this project whatever the cwd."""
+    root = str(Path(__file__).resolve().parents[1])
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if root not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([root, *filter(None, paths)])
 
 
 def slot_limit() -> int:
