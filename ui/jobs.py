@@ -84,9 +84,11 @@ def train_task(key: str, cfg: TrainConfig, source: Dataset | str | None, trainer
                 "warnings": list(trainer.warnings) if trainer else [],
                 "per_epoch": trainer.n if trainer else 0,
                 "pid": os.getpid(),
+                "snapshots": snapshots,  # weights published so far: readers fetch them only when new
             }
         )
 
+    snapshots = 0
     report(RunState.PREPARING, None)
     ds = _dataset(source)
     if trainer is None:
@@ -98,14 +100,15 @@ def train_task(key: str, cfg: TrainConfig, source: Dataset | str | None, trainer
     last_status = last_weights = 0.0
     for p in trainer.iter_run():
         now = time.monotonic()
+        if now - last_weights >= SNAPSHOT_EVERY or p.event != "batch":
+            weights.set(trainer.snapshot())  # before the status that counts it
+            snapshots += 1
+            last_weights = now
         if now - last_status >= STATUS_EVERY or p.event != "batch":
             report(trainer.status, p)
             last_status = now
             if stop.is_set() or _released(key):
                 trainer.stop()
-        if now - last_weights >= SNAPSHOT_EVERY or p.event != "batch":
-            weights.set(trainer.snapshot())
-            last_weights = now
     result = finish(trainer, ds, command) if trainer.history.epoch or trainer.step else None
     trainer.release_data()
     return {"trainer": trainer, "result": result, "state": str(trainer.status), "message": trainer.message}
@@ -146,6 +149,7 @@ class TrainingJob:
         self.result: tuple[MLP, Evaluation] | None = None
         self._trainer: Trainer | None = None  # a stopped run, without data, for Resume
         self._snapshot: MLP | None = None
+        self._snapshots_read = 0  # the worker's snapshot count when the weights were last fetched
         self._future = None
         self._key = ""
         self._last_seen = time.monotonic()
@@ -167,6 +171,7 @@ class TrainingJob:
             self._key, train_task, self._key, self.cfg, self.source, self._trainer, self.command, _data_producer=True
         )
         self._future = client.get({self._key: task}, self._key, sync=False)
+        self._snapshots_read = 0
         self.state = RunState.QUEUED
         self.heartbeat()
         _watch(self)
@@ -254,10 +259,12 @@ class TrainingJob:
         self.history = {name: list(values) for name, values in status["history"].items()}
         self.warnings = list(status["warnings"])
         self.per_epoch, self.worker_pid = status["per_epoch"], status["pid"]
-        try:
-            self._snapshot = Variable(f"weights-{self._key}", client=client).get(timeout=0)
-        except TimeoutError:
-            pass
+        if status["snapshots"] != self._snapshots_read:  # new weights: about 2 MB for the best recipe
+            try:
+                self._snapshot = Variable(f"weights-{self._key}", client=client).get(timeout=0)
+                self._snapshots_read = status["snapshots"]
+            except TimeoutError:
+                pass
 
     def _collect(self) -> None:
         """The run's task ended: take its outcome, or say why there is none."""
