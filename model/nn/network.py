@@ -7,7 +7,9 @@ are rows: a batch x has shape (n, 784) and the logits (n, 10).
 Inference (``logits``, ``predict_proba``, ``input_gradient``, ``hidden_activations``) only
 reads the weights and keeps its intermediate arrays local, so one network can answer many
 sessions at once; training (``loss_and_grad``, ``backward``) writes ``grads`` and is for
-one thread.
+one thread. Training passes also reuse their intermediate arrays (pre-activations,
+activations, dropout masks, backpropagated errors) from batch to batch of the same size,
+instead of allocating and faulting in fresh ones each step.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class _Cache:
     inputs: list = field(default_factory=list)  # input to layer i, (n, fan_in)
     zs: list = field(default_factory=list)  # pre-activations of hidden layers
     hs: list = field(default_factory=list)  # activations before dropout
-    keeps: list = field(default_factory=list)  # dropout keep-masks (bool) or None
+    keeps: list = field(default_factory=list)  # dropout masks (0 or 1 / (1 - rate)) or None
     input_keep: np.ndarray | None = None
     dropout: float = 0.0
     input_dropout: float = 0.0
@@ -87,6 +89,38 @@ class MLP:
             self.weight_slices.append(w)
             offset = bias.stop
         self._cache = _Cache()
+        self._work: dict[tuple, np.ndarray] = {}  # training buffers, see _buffer
+
+    def _buffer(self, name: str, layer: int, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """A training buffer of this shape and dtype, the same array every batch of that size.
+
+        Only the training passes use these (one thread); whatever a pass returns to its caller
+        is freshly allocated. Batch sizes come and go (the last batch of an epoch is smaller),
+        so the pool is emptied when it grows past a few sizes.
+        """
+        key = (name, layer, shape, dtype)
+        buf = self._work.get(key)
+        if buf is None:
+            if len(self._work) >= 16 * len(self.sizes):
+                self._work.clear()
+            buf = self._work[key] = np.empty(shape, dtype)
+        return buf
+
+    def _dropout_mask(
+        self, rng: np.random.Generator, shape: tuple[int, ...], rate: float, name: str, layer: int
+    ) -> np.ndarray:
+        """Inverted-dropout mask (n, units) in the network's dtype: 0 where dropped, 1 / (1 - rate) where kept.
+
+        Drawn as float32 uniforms u, kept where u >= rate (the same draws and comparisons as a
+        boolean mask); folding the 1 / (1 - rate) scale into the mask makes applying it, forward
+        and backward, one multiplication, with results equal to masking then scaling.
+        """
+        u = self._buffer("uniform", layer, shape, np.dtype(np.float32))
+        rng.random(dtype=np.float32, out=u)
+        mask = u if self.dtype == u.dtype else self._buffer(name, layer, shape, self.dtype)
+        np.greater_equal(u, rate, out=mask)  # 1.0 kept, 0.0 dropped
+        mask *= self.dtype.type(1 / (1 - rate))
+        return mask
 
     # ----- the two passes -------------------------------------------------------
     def _forward(
@@ -94,34 +128,40 @@ class MLP:
         x: np.ndarray,
         cache: _Cache,
         rng: np.random.Generator | None = None,
+        reuse: bool = False,
     ) -> np.ndarray:
         """The forward loop: logits (n, 10) for model inputs x (n, 784), recording each layer in ``cache``.
 
         Dropout applies when ``cache.dropout`` / ``cache.input_dropout`` are set (training only).
+        With ``reuse`` (training, one thread) the intermediate arrays are the network's reused
+        buffers; the returned logits are always a new array.
         """
+        n, last = len(x), len(self.W) - 1
+        reuse = reuse and x.dtype == self.dtype
+
+        def out(name: str, layer: int, width: int) -> np.ndarray | None:
+            return self._buffer(name, layer, (n, width), self.dtype) if reuse else None
+
         if cache.input_dropout:
-            cache.input_keep = rng.random(x.shape, dtype=np.float32) >= cache.input_dropout
-            x = x * cache.input_keep
-            x *= self.dtype.type(1 / (1 - cache.input_dropout))
+            cache.input_keep = keep = self._dropout_mask(rng, x.shape, cache.input_dropout, "keep", -1)
+            x = np.multiply(x, keep, out=out("dropped", -1, x.shape[1]))
         a = x
-        last = len(self.W) - 1
         for i, (W, b) in enumerate(zip(self.W, self.b)):
             cache.inputs.append(a)
-            z = a @ W
+            z = np.matmul(a, W, out=out("z", i, W.shape[1]) if i < last else None)
             z += b
             if i == last:
                 break
-            h = ACTIVATIONS[self.activations[i]].forward(z, np.empty_like(z))
+            h_out = out("h", i, z.shape[1])
+            h = ACTIVATIONS[self.activations[i]].forward(z, np.empty_like(z) if h_out is None else h_out)
             cache.zs.append(z)
             cache.hs.append(h)
             if cache.dropout:
-                keep = rng.random(h.shape, dtype=np.float32) >= cache.dropout
-                a = h * keep
-                a *= self.dtype.type(1 / (1 - cache.dropout))
-                cache.keeps.append(keep)
+                keep = self._dropout_mask(rng, h.shape, cache.dropout, "keep", i)
+                a = np.multiply(h, keep, out=out("dropped", i, h.shape[1]))
             else:
-                a = h
-                cache.keeps.append(None)
+                a, keep = h, None
+            cache.keeps.append(keep)
         return z
 
     def _backward(
@@ -129,8 +169,9 @@ class MLP:
     ) -> np.ndarray | None:
         """The backward loop from dloss/dlogits (n, 10); returns dloss/dx (n, 784) if ``input_grad``.
 
-        With ``weight_grads`` it fills ``grads`` (training); without, it writes nothing on the
-        network, so saliency maps can be computed by many threads at once.
+        With ``weight_grads`` it fills ``grads`` (training), reusing the network's buffers for
+        the errors it passes back; without, it writes nothing on the network, so saliency maps
+        can be computed by many threads at once.
         """
         d = dlogits
         for i in reversed(range(len(self.W))):
@@ -138,18 +179,21 @@ class MLP:
                 np.matmul(cache.inputs[i].T, d, out=self.gW[i])
                 np.sum(d, axis=0, out=self.gb[i])
                 if l2:
-                    self.gW[i] += l2 * self.W[i]
+                    self.gW[i] += np.multiply(
+                        self.W[i], l2, out=self._buffer("l2", i, self.W[i].shape, self.W[i].dtype)
+                    )
             if i == 0 and not input_grad:
                 return None
-            d = d @ self.W[i].T
+            reuse = weight_grads and i > 0 and d.dtype == self.dtype
+            d = np.matmul(
+                d, self.W[i].T, out=self._buffer("d", i, (len(d), self.sizes[i]), self.dtype) if reuse else None
+            )
             if i == 0:
                 if cache.input_keep is not None:
                     d *= cache.input_keep
-                    d *= self.dtype.type(1 / (1 - cache.input_dropout))
                 return d
             if cache.keeps[i - 1] is not None:
                 d *= cache.keeps[i - 1]
-                d *= self.dtype.type(1 / (1 - cache.dropout))
             d *= ACTIVATIONS[self.activations[i - 1]].derivative(cache.zs[i - 1], cache.hs[i - 1])
         return None
 
@@ -166,7 +210,7 @@ class MLP:
         if not train:
             return self._forward(x, _Cache())
         cache = _Cache(dropout=dropout, input_dropout=input_dropout)
-        z = self._forward(x, cache, rng)
+        z = self._forward(x, cache, rng, reuse=True)
         self._cache = cache
         return z
 
@@ -246,7 +290,7 @@ class MLP:
     def __getstate__(self) -> dict:
         """Pickled as the flat parameter vector only; the per-layer views are laid out again on load."""
         state = self.__dict__.copy()
-        for name in ("grads", "W", "b", "gW", "gb", "weight_slices", "_cache"):
+        for name in ("grads", "W", "b", "gW", "gb", "weight_slices", "_cache", "_work"):
             state.pop(name, None)
         return state
 

@@ -307,6 +307,52 @@ def test_gradient_check_full_size_input_layer_subset(act):
     _gradient_check(net, x, rng.integers(0, 10, 8), n_check_per_layer=50, rng=rng, l2=0.01, label_smoothing=0.1)
 
 
+def test_training_passes_reusing_buffers_match_a_fresh_network_at_every_batch_size():
+    """Batches of alternating sizes through one network (its buffers reused) against a fresh copy each time."""
+    rng = np.random.default_rng(14)
+    net = MLP([30, 16, 12, 10], ["relu", "tanh"], rng=rng)
+    opt = make_optimizer("adamw", net.n_params, 1e-2, weight_decay=0.01, decay_slices=net.weight_slices)
+    x = rng.random((64, 30), dtype=np.float32)
+    y = rng.integers(0, 10, 64)
+    earlier = []
+    for step, n in enumerate([32, 7, 32, 7, 64, 32]):
+        xb, yb = x[:n], y[:n]
+        kw = dict(l2=0.01, label_smoothing=0.1, dropout=0.25, input_dropout=0.1)
+        fresh = net.copy()
+        loss, logits = net.loss_and_grad(xb, yb, rng=np.random.default_rng(step), **kw)
+        ref_loss, ref_logits = fresh.loss_and_grad(xb, yb, rng=np.random.default_rng(step), **kw)
+        assert loss == ref_loss
+        np.testing.assert_array_equal(logits, ref_logits)
+        np.testing.assert_array_equal(net.grads, fresh.grads)
+        earlier.append((logits, logits.copy()))
+        opt.update_params(net.params, net.grads)
+    for logits, saved in earlier:  # returned logits are the caller's: later batches do not overwrite them
+        np.testing.assert_array_equal(logits, saved)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dropout_matches_the_textbook_masks(dtype):
+    """Inverted dropout: keep where a float32 uniform >= rate, scale kept units by 1 / (1 - rate)."""
+    rng = np.random.default_rng(15)
+    net = MLP([20, 40, 10], ["relu"], rng=rng, dtype=dtype)
+    x = rng.random((50, 20)).astype(dtype)
+    p_in, p_hid = 0.2, 0.5
+    logits = net.forward(x, train=True, rng=np.random.default_rng(3), dropout=p_hid, input_dropout=p_in)
+    draws = np.random.default_rng(3)
+    keep_in = draws.random(x.shape, dtype=np.float32) >= p_in
+    x_in = x * keep_in / (1 - p_in)
+    h = np.maximum(x_in @ net.W[0] + net.b[0], 0)
+    keep_hid = draws.random(h.shape, dtype=np.float32) >= p_hid
+    np.testing.assert_allclose(logits, (h * keep_hid / (1 - p_hid)) @ net.W[1] + net.b[1], rtol=1e-5, atol=1e-6)
+    assert 0.15 < 1 - keep_in.mean() < 0.25 and 0.45 < 1 - keep_hid.mean() < 0.55
+    # Backward: the same masks and scales carry the error back (checked on the first layer's weights).
+    d2 = rng.normal(size=(50, 10)).astype(dtype)
+    net.backward(d2)
+    d1 = (d2 @ net.W[1].T) * keep_hid / (1 - p_hid) * (x_in @ net.W[0] + net.b[0] > 0)
+    np.testing.assert_allclose(net.gW[0], x_in.T @ d1, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(net.gb[0], d1.sum(axis=0), rtol=1e-4, atol=1e-5)
+
+
 def test_l2_term_in_loss_is_half_l2_times_squared_weights_only():
     rng = np.random.default_rng(5)
     net = MLP([4, 3, 10], ["tanh"], rng=rng, dtype=np.float64)
