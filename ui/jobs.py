@@ -72,6 +72,8 @@ def train_task(key: str, cfg: TrainConfig, source: Dataset | str | None, trainer
     """Run (or resume) one training in a worker; returns its outcome for ``TrainingJob._collect``."""
     from distributed import Event, Variable
 
+    from model.training.diagnostics import DiagnosticsHistory, measure, probe_indices
+
     lower_priority()
     status, weights, stop = Variable(f"status-{key}"), Variable(f"weights-{key}"), Event(f"stop-{key}")
 
@@ -85,10 +87,11 @@ def train_task(key: str, cfg: TrainConfig, source: Dataset | str | None, trainer
                 "per_epoch": trainer.n if trainer else 0,
                 "pid": os.getpid(),
                 "snapshots": snapshots,  # weights published so far: readers fetch them only when new
+                "inside": inside.to_dict(),  # gradient norms, dead/saturated units over the run (ui.inside)
             }
         )
 
-    snapshots = 0
+    snapshots, inside = 0, DiagnosticsHistory()
     report(RunState.PREPARING, None)
     ds = _dataset(source)
     if trainer is None:
@@ -97,11 +100,17 @@ def train_task(key: str, cfg: TrainConfig, source: Dataset | str | None, trainer
         trainer.attach_data(ds.x_train, ds.y_train)
     trainer.snapshot_every = SNAPSHOT_EVERY
     trainer.stop_flag.clear()  # a stop that ended the previous leg was consumed there
+    # Readings inside the network at the snapshot cadence, on a fixed batch of training images; kept
+    # on the trainer, which travels between legs, so a resumed run continues its history.
+    inside = trainer.inside = getattr(trainer, "inside", None) or DiagnosticsHistory()
+    probe = probe_indices(ds.y_train)
+    probe_x, probe_y = ds.x_train[probe], ds.y_train[probe]
     last_status = last_weights = 0.0
     for p in trainer.iter_run():
         now = time.monotonic()
         if now - last_weights >= SNAPSHOT_EVERY or p.event != "batch":
             weights.set(trainer.snapshot())  # before the status that counts it
+            inside.add(trainer.seen / trainer.n, measure(trainer.net, probe_x, probe_y))
             snapshots += 1
             last_weights = now
         if now - last_status >= STATUS_EVERY or p.event != "batch":
@@ -259,6 +268,7 @@ class TrainingJob:
         self.history = {name: list(values) for name, values in status["history"].items()}
         self.warnings = list(status["warnings"])
         self.per_epoch, self.worker_pid = status["per_epoch"], status["pid"]
+        self.inside = status.get("inside", {})  # readings inside the network, for ui.inside
         if status["snapshots"] != self._snapshots_read:  # new weights: about 2 MB for the best recipe
             try:
                 self._snapshot = Variable(f"weights-{self._key}", client=client).get(timeout=0)

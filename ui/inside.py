@@ -1,0 +1,343 @@
+"""Inside the network: what its layers do, live while a run trains and for any model.
+
+- Train (``network_panels``): per-layer gradient norms and dead (ReLU) or saturated (sigmoid,
+  tanh) units over the run, measured in the training worker at the live view's cadence
+  (``model.training.diagnostics``, carried in the job's status), and the first layer's weights
+  as images from the latest snapshot.
+- Predict (``activation_panel``): the hidden units the image on the page excites most and, for
+  the strongest of them, the test images that excite each one most.
+- Explore (``model_panel``): one reading of the chosen model on test images.
+
+Each panel is one HTML block with light SVG charts (``ui.live_chart``) and small PNGs inlined
+(no matplotlib or Vega on the live refresh). The Train and Explore panels sit in expanders that
+compute nothing while closed; Predict's sits under the answer in every tab, so it is kept cheap
+and has no widgets (a widget there would need a different key in each tab).
+"""
+
+from __future__ import annotations
+
+import math
+from html import escape
+
+import numpy as np
+import streamlit as st
+from matplotlib import colormaps
+
+from model.datasets.fashion_mnist import CLASS_NAMES, Dataset
+from model.nn.network import MLP
+from model.training.diagnostics import (
+    PROBE_SIZE,
+    SATURATION_BOUNDS,
+    SATURATION_MARGIN,
+    DiagnosticsHistory,
+    Reading,
+    layer_activations,
+    measure,
+    probe_indices,
+    strongest_units,
+    top_examples,
+    vanishing_ratio,
+)
+from ui.charts import SIDE, weight_grid
+from ui.live_chart import Series, svg_chart, svg_img
+from ui.models import fingerprint
+from ui.predict_view import png_data_uri
+
+# Session-state keys of the panels' expanders (they track open/closed so a closed one costs nothing).
+TRAIN_EXPANDER = "inside_train"
+EXPLORE_EXPANDER = "inside_explore"
+TRAIN_TITLE = "Inside the network: gradients, dead units, first-layer weights"
+EXPLORE_TITLE = "Inside this model: gradients and dead units"
+PREDICT_TITLE = "Inside the network: the hidden units this image excites"
+PANEL_LABEL = "Inside the network"  # the Train panel's accessible name (browser tests find it by it)
+ACTIVATIONS_LABEL = "Hidden activations"  # the Predict panel's accessible name
+
+VANISHING_RATIO = 0.01  # first-layer gradient norm under 1% of the output layer's: vanishing
+DEAD_ALARM = 0.25  # a quarter of a layer's ReLU units dead is more than healthy training gives
+SATURATED_ALARM = 0.25  # likewise for saturated sigmoid/tanh activations
+TILES, TILE_COLS = 32, 8  # first-layer units drawn live, per row
+TILE_SCALE = 3  # the tiles' PNG is drawn this many times larger, pixelated, by the browser
+TOP_UNITS = 8  # strongest units listed per hidden layer on Predict
+EXPLAINED_UNITS = 3  # of which this many get their most exciting test images
+TOP_IMAGES = 6  # test images per explained unit
+THUMB = 56  # px, each 28x28 test image drawn 2x
+
+
+# ----- small pure helpers ------------------------------------------------------------
+def share(v: float) -> str:
+    """A share as a whole percent that never rounds to a false 0% or 100%."""
+    if v <= 0:
+        return "0%"
+    if v >= 1:
+        return "100%"
+    if v < 0.005:
+        return "<1%"
+    if v > 0.995:
+        return ">99%"
+    return f"{v:.0%}"
+
+
+def layer_names(n_weight_layers: int) -> list[str]:
+    """Names of the weight layers, input side first: 'layer 1', ..., 'output'."""
+    return [f"layer {i + 1}" for i in range(n_weight_layers - 1)] + ["output"]
+
+
+def layer_colors(n: int) -> list[str]:
+    """n colours from dark (first layer) to light (output), as hex."""
+    cmap = colormaps["plasma"]
+    return ["#{:02x}{:02x}{:02x}".format(*(int(255 * c) for c in cmap(0.8 * i / max(n - 1, 1))[:3])) for i in range(n)]
+
+
+def unit_measure(activations: list[str]) -> str | None:
+    """Which share the units chart shows for these hidden activations: 'dead', 'saturated' or None (gelu, mixed)."""
+    kinds = {
+        "dead" if a in ("relu", "leaky_relu") else "saturated" if a in SATURATION_BOUNDS else None for a in activations
+    }
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+# ----- the Train page's charts ----------------------------------------------------------
+def gradient_chart_svg(history: DiagnosticsHistory) -> str:
+    """Per-layer gradient norms over the run, on a log10 axis (an SVG string)."""
+    per_layer = history.per_layer("grad_norms")
+    names, colors = layer_names(len(per_layer)), layer_colors(len(per_layer))
+    series = [
+        Series(name, history.x, [math.log10(v) if v and v > 0 else None for v in values], color, points=False)
+        for name, values, color in zip(names, per_layer, colors)
+    ]
+    return svg_chart(series, "Gradient norm, log10 (-3 = 0.001)")
+
+
+def units_chart_svg(history: DiagnosticsHistory, activations: list[str]) -> str | None:
+    """Dead (relu) or saturated (sigmoid, tanh) share per hidden layer over the run; None for gelu."""
+    kind = unit_measure(activations)
+    if kind is None:
+        return None
+    per_layer = history.per_layer(kind)
+    colors = layer_colors(len(per_layer) + 1)
+    series = [
+        Series(f"hidden {j + 1}", history.x, values, colors[j], points=False) for j, values in enumerate(per_layer)
+    ]
+    title = "Dead units" if kind == "dead" else "Saturated activations"
+    return svg_chart(series, title, percent=True)
+
+
+def weight_tiles_png(W1: np.ndarray, n_units: int = TILES, cols: int = TILE_COLS) -> np.ndarray:
+    """The first layer's weights W1 (784, units) as an RGB image (H, W, 3) uint8 of 28x28 tiles.
+
+    Red pixels push a unit on, blue push it off, one colour scale for all tiles (as Explore's
+    figure); the gaps between tiles are white.
+    """
+    grid = weight_grid(W1, n_units, cols)
+    finite = np.abs(grid[np.isfinite(grid)])
+    limit = float(np.percentile(finite, 99.5)) if finite.size else 1.0
+    limit = limit if limit > 0 and math.isfinite(limit) else 1.0
+    rgba = colormaps["RdBu_r"](np.clip((np.nan_to_num(grid) / limit + 1) / 2, 0, 1))
+    rgb = (rgba[..., :3] * 255).astype(np.uint8)
+    rgb[~np.isfinite(grid)] = 255
+    return rgb
+
+
+def reading_notes(reading: Reading, activations: list[str], hidden: list[int] | None = None) -> list[str]:
+    """What a reading says, in plain words (Markdown lines): gradient flow, then each hidden layer (``hidden``: their sizes)."""
+    notes = []
+    ratio = vanishing_ratio(reading)
+    if ratio is not None and ratio < VANISHING_RATIO:
+        notes.append(
+            f"**Vanishing gradient**: the first layer's gradient is {1 / max(ratio, 1e-30):,.0f} times smaller than "
+            "the output layer's, so the early layers barely change while the output layer learns."
+        )
+    elif ratio is not None:
+        notes.append(
+            f"Gradients reach the first layer: its gradient is {ratio:.2g} times the output layer's "
+            f"(under {VANISHING_RATIO:g} the early layers would barely learn)."
+        )
+    for j, (act, dead, sat) in enumerate(zip(activations, reading.dead, reading.saturated)):
+        units = f" {hidden[j]}" if hidden else ""
+        if dead is not None:
+            text = f"hidden layer {j + 1}: {share(dead)} of its{units} {act} units are dead (never active on the probe images)"
+            if dead >= DEAD_ALARM:
+                why = (
+                    "get no gradient and cannot come back"
+                    if act == "relu"
+                    else "pass back only 1% of the gradient, so they recover slowly"
+                )
+                text = f"**Dead units** in {text}: they output nothing for any image, {why}. A lower learning rate avoids this."
+            notes.append(text[0].upper() + text[1:] if not text.startswith("**") else text)
+        elif sat is not None:
+            low, high = SATURATION_BOUNDS[act]
+            text = (
+                f"hidden layer {j + 1}: {share(sat)} of its {act} outputs are saturated "
+                f"(within {SATURATION_MARGIN:g} of {low:g} or {high:g})"
+            )
+            if sat >= SATURATED_ALARM:
+                text = f"**Saturated units** in {text}: there the slope is almost flat, so those units barely learn."
+            notes.append(text[0].upper() + text[1:] if not text.startswith("**") else text)
+    return notes
+
+
+def training_html(history: DiagnosticsHistory, activations: list[str], W1: np.ndarray | None) -> str:
+    """The Train panel's pictures: the two charts side by side, then the first layer's weight tiles."""
+    parts = [f'<div aria-label="{PANEL_LABEL}" data-readings="{len(history)}">']
+    if len(history):
+        charts = [svg_img(gradient_chart_svg(history), "Gradient norm of each layer over the run, log10 scale")]
+        units = units_chart_svg(history, activations)
+        if units is not None:
+            charts.append(svg_img(units, "Share of dead or saturated units in each hidden layer over the run"))
+        parts.append('<div style="display:flex;gap:1.5rem;flex-wrap:wrap">' + "".join(charts) + "</div>")
+    if W1 is not None:
+        tiles = weight_tiles_png(W1)
+        h, w = tiles.shape[:2]
+        n = min(TILES, W1.shape[1])
+        parts.append(
+            '<figure style="margin:0.75rem 0 0">'
+            f'<img src="{png_data_uri(tiles)}" width="{w * TILE_SCALE}" height="{h * TILE_SCALE}" '
+            f'alt="The first {n} first-layer units\' weights as 28x28 images" '
+            'style="image-rendering:pixelated;display:block;max-width:100%;height:auto">'
+            '<figcaption style="font-size:0.875rem;opacity:0.6;margin-top:0.25rem">'
+            f"The first layer's weights, the latest snapshot: each tile is one of the first {n} units, one pixel per "
+            "input pixel; red pixels push the unit on, blue ones push it off. They start as noise; in a run that "
+            "learns, shapes of garments and their edges form as the epochs pass.</figcaption></figure>"
+        )
+    return "".join(parts) + "</div>"
+
+
+def network_panels(job) -> None:
+    """The Train page's inside view of a run (a ``TrainingJob``), in an expander that costs nothing closed."""
+    box = st.expander(TRAIN_TITLE, key=TRAIN_EXPANDER, on_change="rerun")
+    if not box.open:
+        return
+    with box:
+        # The job's latest readings, from its worker's status reports (``ui.jobs``); a job that
+        # never reported has none.
+        history = DiagnosticsHistory.from_dict(getattr(job, "inside", None))
+        net = job.snapshot()
+        if not len(history) and net is None:
+            st.caption("The readings appear here once the run has started training.")
+            return
+        activations = [job.cfg.activation] * len(job.cfg.hidden)
+        st.html(training_html(history, activations, net.W[0] if net is not None else None))
+        latest = history.latest
+        if latest is not None:
+            st.markdown("  \n".join(reading_notes(latest, activations, job.cfg.hidden)))
+        st.caption(
+            f"Measured every few seconds in the training process on a fixed batch of {PROBE_SIZE} training images "
+            "(no dropout). Gradient norm: how hard the data loss pulls on each layer's weights; lines far below the "
+            "output layer's mean those layers barely learn. A dead ReLU unit is never active on any of these images; "
+            f"a saturated sigmoid or tanh output is within {SATURATION_MARGIN:g} of its limits, where its slope is "
+            "nearly flat."
+        )
+
+
+# ----- Explore: one reading of any model ------------------------------------------------
+@st.cache_data(show_spinner=False, max_entries=16)
+def _reading(_net: MLP, net_md5: str, _ds: Dataset, data_md5: str) -> Reading:
+    idx = probe_indices(_ds.y_test)
+    return measure(_net, _ds.x_test[idx], _ds.y_test[idx])
+
+
+def model_panel(net: MLP, ds: Dataset) -> None:
+    """Explore: gradient norms per layer and dead or saturated units of a model, measured now on test images."""
+    box = st.expander(EXPLORE_TITLE, key=EXPLORE_EXPANDER, on_change="rerun")
+    if not box.open:
+        return
+    with box:
+        reading = _reading(net, fingerprint(net), ds, ds.md5)
+        names = layer_names(len(reading.grad_norms))
+        rows = [{"layer": name, "gradient norm": g} for name, g in zip(names, reading.grad_norms)]
+        for j, (dead, sat) in enumerate(zip(reading.dead, reading.saturated)):
+            rows[j]["dead units"] = None if dead is None else share(dead)
+            rows[j]["saturated outputs"] = None if sat is None else share(sat)
+        st.dataframe(
+            rows, hide_index=True, column_config={"gradient norm": st.column_config.NumberColumn(format="%.3g")}
+        )
+        st.markdown("  \n".join(reading_notes(reading, net.activations, net.sizes[1:-1])))
+        st.caption(
+            f"Measured now on {min(PROBE_SIZE, len(ds.y_test))} test images (the same for every model), without "
+            f"dropout; loss {reading.loss:.3f}. A trained model has small gradients everywhere: what matters is how the "
+            "layers compare. While a run trains, the Train page shows these over time."
+        )
+
+
+# ----- Predict: the hidden units one image excites ----------------------------------------
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _exciting(_net: MLP, net_md5: str, _ds: Dataset, data_md5: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per hidden layer: (units, TOP_IMAGES) test indices exciting each unit most, and each unit's top activation."""
+    acts = layer_activations(_net, _ds.x_test)
+    tops = [top_examples(a, TOP_IMAGES) for a in acts]
+    peaks = [a.max(axis=0) if len(a) else np.zeros(a.shape[1], a.dtype) for a in acts]
+    return tops, peaks
+
+
+def _thumb(image: np.ndarray, caption: str) -> str:
+    """A 28x28 test image, light on black as in the dataset, drawn 2x."""
+    return (
+        f'<figure style="margin:0;width:{THUMB}px" title="{escape(caption)}">'
+        f'<img src="{png_data_uri(np.asarray(image).reshape(SIDE, SIDE))}" width="{THUMB}" height="{THUMB}" '
+        f'alt="{escape(caption)}" style="image-rendering:pixelated;display:block">'
+        f'<figcaption style="font-size:0.7rem;opacity:0.6;white-space:nowrap;overflow:hidden">{escape(caption)}'
+        "</figcaption></figure>"
+    )
+
+
+def activations_html(
+    net: MLP,
+    image28: np.ndarray,
+    x_test: np.ndarray | None = None,
+    y_test: np.ndarray | None = None,
+    tops: list[np.ndarray] | None = None,
+    peaks: list[np.ndarray] | None = None,
+) -> str:
+    """Each hidden layer's strongest units for one 28x28 image, as bars, and (with the test set's
+    ``tops`` and ``peaks`` from ``_exciting``) the test images that excite the strongest units most."""
+    acts = [a[0] for a in layer_activations(net, np.asarray(image28).reshape(1, -1))]
+    parts = [f'<section aria-label="{ACTIVATIONS_LABEL}">']
+    for j, (h, act) in enumerate(zip(acts, net.activations)):
+        units = strongest_units(h, TOP_UNITS)
+        active = f"; {int((h > 0).sum())} of {len(h)} active (above 0)" if act in ("relu", "leaky_relu", "gelu") else ""
+        parts.append(
+            f'<p style="font-weight:600;margin:0.75rem 0 0.25rem">Hidden layer {j + 1} ({len(h)} {escape(act)} units)'
+            f"{active}: the strongest</p>"
+        )
+        top_value = max(float(h[units[0]]), 1e-12) if len(units) else 1.0
+        rows = []
+        for u in units:
+            v = float(h[u])
+            width = min(max(v / top_value, 0.0), 1.0) * 100
+            of_peak = ""
+            if peaks is not None and peaks[j][u] > 0:
+                of_peak = f" ({share(v / float(peaks[j][u]))} of its highest on a test image)"
+            rows.append(
+                f'<div data-unit="{u}" data-layer="{j + 1}" style="display:flex;align-items:center;gap:0.6rem;margin:0.15rem 0">'
+                f'<span style="flex:0 0 4.5rem;text-align:right">unit {u}</span>'
+                '<span style="flex:1 1 auto;height:0.9rem;background:rgba(128,128,128,0.15);border-radius:3px">'
+                f'<span style="display:block;height:100%;width:{width:.1f}%;background:#e4572e;border-radius:3px"></span></span>'
+                f'<span style="flex:0 0 15rem;font-variant-numeric:tabular-nums;font-size:0.875rem">{v:.3g}{escape(of_peak)}</span></div>'
+            )
+        parts.append("".join(rows))
+        if tops is not None and x_test is not None and y_test is not None:
+            for u in units[:EXPLAINED_UNITS]:
+                thumbs = "".join(_thumb(x_test[i], CLASS_NAMES[int(y_test[i])]) for i in tops[j][u])
+                parts.append(
+                    f'<div data-exciting="{j + 1}:{u}" style="margin:0.4rem 0">'
+                    f'<div style="font-size:0.875rem;margin-bottom:0.2rem">Test images that excite unit {u} most:</div>'
+                    f'<div style="display:flex;gap:0.4rem;flex-wrap:wrap">{thumbs}</div></div>'
+                )
+    return "".join(parts) + "</section>"
+
+
+def activation_panel(net: MLP | None, image28: np.ndarray, ds: Dataset | None) -> None:
+    """Predict: under the answer, the hidden units the image excites most and what else excites them."""
+    if net is None or len(net.sizes) < 3:
+        return
+    with st.expander(PREDICT_TITLE):
+        if ds is None:
+            st.html(activations_html(net, image28))
+            st.caption("The test images that excite each unit most appear once the Fashion-MNIST files are here.")
+            return
+        tops, peaks = _exciting(net, fingerprint(net), ds, ds.md5)
+        st.html(activations_html(net, image28, ds.x_test, ds.y_test, tops, peaks))
+        st.caption(
+            "Each hidden unit computes one number from the image; the bars are this image's largest. What a unit "
+            f"responds to shows in the {TOP_IMAGES} of the {len(ds.y_test):,} test images that drive it hardest."
+        )
