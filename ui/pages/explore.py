@@ -6,7 +6,7 @@ import streamlit as st
 
 from model.datasets.fashion_mnist import Dataset
 from model.nn.network import MLP
-from ui import charts, frame, models, state
+from ui import charts, frame, inside, models, state
 
 PROJECTED = 2000  # test images in the hidden-feature projection
 INTRO = (
@@ -49,6 +49,7 @@ def inside_a_model(ds: Dataset) -> None:
         return
     first_layer(net)
     hidden_space(net, ds)
+    inside.model_panel(net, ds)  # gradient norms and dead units, measured now (an expander)
 
 
 @st.fragment  # its controls rerun only this region

@@ -7,7 +7,7 @@ from model.datasets.fashion_mnist import CLASS_NAMES
 from model.datasets.images import MAX_UPLOAD_BYTES, canvas_to_model_input, is_blank
 from model.errors import ImageError, PredictionError
 from model.nn.network import MLP
-from ui import frame, models, state
+from ui import frame, inside, models, state
 from ui.predict_view import answer_html, pick_test_index, predict_image, read_upload
 
 try:  # the canvas only imports inside a Streamlit server; elsewhere the Draw tab explains instead
@@ -40,6 +40,7 @@ def show_prediction(net: MLP, image28: np.ndarray, truth: int | None = None) -> 
     """The predicted class, all probabilities, the input as the model sees it and the saliency map."""
     try:
         st.html(answer_html(predict_image(net, image28), truth))
+        inside.activation_panel(net, image28, models.dataset())  # its hidden units (an expander)
     except PredictionError as e:
         st.warning(str(e), icon=":material/warning:")
 

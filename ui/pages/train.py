@@ -20,7 +20,7 @@ from model.training.config import (
 )
 from model.training.pipeline import cli_command
 from model.training.trainer import RunState
-from ui import charts, cluster, frame, jobs, models, state
+from ui import charts, cluster, frame, inside, jobs, models, state
 from ui.jobs import TrainingJob
 from ui.live_chart import live_curves_html
 from ui.train_view import status_line
@@ -181,6 +181,7 @@ def run_view(job: TrainingJob) -> None:
         job.stop()
     if job.per_epoch:  # the run has reported from its worker
         curves(job)
+        inside.network_panels(job)  # gradients, dead units, first-layer weights (an expander)
 
 
 @st.fragment(run_every=LIVE_EVERY)
