@@ -5,10 +5,25 @@ from __future__ import annotations
 import numpy as np
 
 
+def _by_class(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Log-probabilities, exp of the max-shifted logits and their sums, laid out by class.
+
+    Returns (logp (k, n), e (k, n), s (n,)) for logits (n, k): a copy in float32 or wider, never
+    the input. With few classes, NumPy reduces a row of 10 values slowly (its per-row setup
+    dominates); reducing over the first axis of a (k, n) array is k - 1 element-wise passes
+    over contiguous rows, several times faster for a training batch. ``e / s`` is the softmax.
+    """
+    t = np.array(logits.T, dtype=np.result_type(logits, np.float32), order="C")
+    t -= t.max(axis=0)
+    e = np.exp(t)
+    s = e.sum(axis=0)
+    t -= np.log(s)
+    return t, e, s
+
+
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise log-probabilities, shape (n, classes), via the max-shifted log-sum-exp."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return _by_class(logits)[0].T
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -26,14 +41,14 @@ def cross_entropy(logits: np.ndarray, y: np.ndarray, label_smoothing: float = 0.
     With label smoothing eps the target is (1 - eps) * one_hot + eps / k.
     """
     n, k = logits.shape
-    logp = log_softmax(logits)
+    logp, grad, sums = _by_class(logits)
     rows = np.arange(n)
-    nll = -logp[rows, y]
+    nll = -logp[y, rows]
     if label_smoothing:
-        nll = (1 - label_smoothing) * nll - label_smoothing * logp.mean(axis=1)
-    grad = np.exp(logp)
+        nll = (1 - label_smoothing) * nll - label_smoothing * (np.add.reduce(logp, axis=0) / k)
+    grad /= sums  # the softmax, from the exponentials already taken
     if label_smoothing:
         grad -= label_smoothing / k
-    grad[rows, y] -= 1 - label_smoothing
+    grad[y, rows] -= 1 - label_smoothing
     grad /= n
-    return float(nll.mean()), grad
+    return float(nll.mean()), grad.T

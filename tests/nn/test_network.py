@@ -197,6 +197,25 @@ def test_cross_entropy_matches_direct_float64_reference(eps):
     np.testing.assert_allclose(softmax(logits), np.exp(log_softmax(logits)), rtol=1e-12)
 
 
+@pytest.mark.parametrize("n", [1, 128])
+def test_cross_entropy_keeps_float32_and_leaves_its_input_alone(n):
+    """One row (whose transpose is already contiguous) and a training batch: a copy is always made."""
+    rng = np.random.default_rng(6)
+    logits = rng.normal(0, 3, (n, 10)).astype(np.float32)
+    y = rng.integers(0, 10, n)
+    before = logits.copy()
+    loss, grad = cross_entropy(logits, y, 0.1)
+    np.testing.assert_array_equal(logits, before)
+    assert grad.dtype == np.float32 and grad.shape == (n, 10)
+    ref_loss, ref_grad = _reference_cross_entropy(logits, y, 0.1)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-6)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-5, atol=1e-8)
+    assert log_softmax(logits).dtype == np.float32
+    np.testing.assert_array_equal(logits, before)
+    int_loss, _ = cross_entropy(np.zeros((2, 10), np.int64), np.array([1, 2]))
+    np.testing.assert_allclose(int_loss, math.log(10))
+
+
 @pytest.mark.parametrize("eps", [0.0, 0.15])
 def test_cross_entropy_gradient_is_derivative_of_loss(eps):
     rng = np.random.default_rng(4)
