@@ -34,6 +34,16 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e
 
 
+def mean_nll(logits: np.ndarray, y: np.ndarray) -> float:
+    """Plain mean cross-entropy (negative log-likelihood) of logits (n, k) for labels y (n,), no gradient.
+
+    The data loss: what validation reports, and what training reports beside its regularised
+    objective (label smoothing and the L2 penalty change the objective, not this).
+    """
+    logp = log_softmax(logits)
+    return float(-logp[np.arange(len(y)), y].mean())
+
+
 def cross_entropy(logits: np.ndarray, y: np.ndarray, label_smoothing: float = 0.0) -> tuple[float, np.ndarray]:
     """Mean cross-entropy and its gradient with respect to the logits.
 

@@ -18,7 +18,7 @@ from enum import StrEnum
 import numpy as np
 
 from model.datasets.spec import N_CLASSES, N_PIXELS
-from model.nn.losses import cross_entropy
+from model.nn.losses import cross_entropy, mean_nll
 from model.nn.network import MLP
 from model.nn.optimizers import make_optimizer
 from model.nn.preprocessing import Preprocessor
@@ -26,8 +26,10 @@ from model.nn.schedules import learning_rate
 from model.training.config import TrainConfig
 from model.training.splits import stratified_split, subset
 
-# A batch loss this far above chance (ln 10 = 2.3) means the weights are blowing up.
+# A batch's data loss (plain cross-entropy, without label smoothing or the L2 penalty) this far
+# above chance (ln 10 = 2.3) means the weights are blowing up.
 DIVERGED_LOSS = 50.0
+# The latest epoch's train accuracy below this, from the second epoch on: stalled.
 STALLED_ACCURACY = 0.2
 SNAPSHOT_EVERY = 1.0  # seconds between published copies of the network while training
 
@@ -76,7 +78,13 @@ class StopFlag:
 
 @dataclass
 class Progress:
-    """One report: ``event`` is batch, epoch, done, stopped, early_stop or diverged."""
+    """One report: ``event`` is batch, epoch, done, stopped, early_stop or diverged.
+
+    ``train_loss`` is the data loss (plain cross-entropy, the kind ``val_loss`` is), averaged
+    over this epoch's batches as they were trained (dropout on); ``objective`` is what the
+    optimizer minimised on them (label-smoothed cross-entropy plus the L2 penalty), equal to
+    ``train_loss`` without regularisation.
+    """
 
     event: str
     epoch: int  # 1-based epoch being trained (or just finished)
@@ -84,7 +92,7 @@ class Progress:
     batch: int  # batches done in this epoch
     batches: int  # batches per epoch
     seen: int  # examples trained on so far, all epochs
-    train_loss: float  # running mean over this epoch's batches
+    train_loss: float  # running mean of the data cross-entropy over this epoch's batches
     train_acc: float
     val_loss: float | None = None
     val_acc: float | None = None
@@ -93,6 +101,8 @@ class Progress:
     elapsed: float = 0.0
     eta: float = 0.0
     message: str = ""
+    objective: float | None = None  # running mean of the regularised training objective
+    l2_penalty: float | None = None  # 0.5 * l2 * sum of squared weights at the latest epoch end
 
     @property
     def fraction(self) -> float:
@@ -103,17 +113,25 @@ class Progress:
 
 @dataclass
 class History:
-    """Per-epoch learning curves plus a smoothed within-epoch loss curve."""
+    """Per-epoch learning curves plus a smoothed within-epoch loss curve.
+
+    Every loss curve here but ``train_objective`` is the plain data cross-entropy, so
+    ``train_loss``, ``val_loss`` and ``batch_loss`` compare like with like; ``train_objective``
+    adds label smoothing and the L2 penalty (what the optimizer minimised), and
+    ``l2_penalty`` is that penalty alone (0 without L2).
+    """
 
     epoch: list[int] = field(default_factory=list)
-    train_loss: list[float] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)  # mean data cross-entropy of the epoch's batches
     train_acc: list[float] = field(default_factory=list)
-    val_loss: list[float | None] = field(default_factory=list)
+    val_loss: list[float | None] = field(default_factory=list)  # data cross-entropy on the validation split
     val_acc: list[float | None] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     batch_seen: list[int] = field(default_factory=list)  # x-axis of batch_loss
-    batch_loss: list[float] = field(default_factory=list)  # exponential moving average
+    batch_loss: list[float] = field(default_factory=list)  # moving average (0.95) of the batches' data loss
+    train_objective: list[float] = field(default_factory=list)  # mean regularised objective of the epoch's batches
+    l2_penalty: list[float] = field(default_factory=list)  # 0.5 * l2 * sum of squared weights at the epoch end
 
     def to_dict(self) -> dict:
         return {k: list(v) for k, v in self.__dict__.items()}
@@ -123,12 +141,14 @@ class History:
 class _EpochSums:
     """Running totals of the epoch in progress, for its mean loss and accuracy."""
 
-    loss: float = 0.0  # sum of batch loss * batch size
+    loss: float = 0.0  # sum of batch data loss * batch size
+    objective: float = 0.0  # sum of batch objective * batch size
     correct: int = 0
     n: int = 0
 
-    def add(self, loss: float, correct: int, n: int) -> None:
+    def add(self, loss: float, objective: float, correct: int, n: int) -> None:
         self.loss += loss * n
+        self.objective += objective * n
         self.correct += correct
         self.n += n
 
@@ -158,18 +178,36 @@ def divergence_message(cfg: TrainConfig, epoch: int, batch: int, loss: float) ->
     return f"Training diverged in epoch {epoch}, batch {batch}: the loss {what}. {advice} The weights from the last good epoch were kept."
 
 
-def stalled_message(cfg: TrainConfig, acc: float) -> str:
+def stalled_message(cfg: TrainConfig, acc: float, epoch: int | None = None) -> str:
+    """Plain-words explanation of a run whose accuracy stays near chance, with the likely causes."""
     causes = []
-    if cfg.activation in ("sigmoid", "tanh") and cfg.lr >= 0.5:
-        causes.append(f"{cfg.activation} units saturate with a learning rate as high as {cfg.lr:g}")
+    act = cfg.activation
+    if act in ("sigmoid", "tanh") and len(cfg.hidden) >= 3:
+        causes.append(
+            f"the gradient fades as it passes back through {len(cfg.hidden)} {act} layers (vanishing gradients)"
+        )
+    if cfg.init == "normal":
+        causes.append(
+            "the 'normal' initializer starts every weight tiny (0.01), so each layer passes on almost no "
+            "signal forward and almost no gradient back"
+        )
+    elif cfg.init == "uniform":
+        causes.append("the 'uniform' initializer does not scale the weights to the layer size")
+    if act in ("sigmoid", "tanh") and cfg.lr >= 0.5:
+        causes.append(
+            f"steps as large as {cfg.lr:g} can make {act} units saturate, and saturated units pass back no gradient"
+        )
+    if cfg.optimizer in ("sgd", "momentum", "nesterov") and cfg.lr < 0.01:
+        causes.append(f"plain gradient descent with learning rate {cfg.lr:g} takes tiny steps")
+    if act == "relu" and cfg.optimizer in ("adam", "adamw") and cfg.lr >= 0.05:
+        causes.append(f"Adam's steps of {cfg.lr:g} (about 0.001 is usual) can switch ReLU units off for good")
     if cfg.batch_size >= 10000:
         causes.append("full-batch gradient descent takes only one step per epoch")
     if min(cfg.hidden) < 32:
         causes.append(f"{min(cfg.hidden)} hidden units are very few for 10 classes of clothing")
-    if cfg.init in ("uniform", "normal"):
-        causes.append(f"the '{cfg.init}' initializer does not scale the weights to the layer size")
     why = "; ".join(causes) or "the learning rate may be too high or too low"
-    return f"Training is stalling: train accuracy is {acc:.0%}, near chance (10%). Likely: {why}."
+    after = f"after {epoch} epochs " if epoch else ""
+    return f"Training is stalling: {after}train accuracy is {acc:.0%}, near chance (10%). Possible causes: {why}."
 
 
 class Trainer:
@@ -318,17 +356,19 @@ class Trainer:
                     cfg.step_epochs,
                     cfg.gamma,
                 )
-                loss, logits = net.loss_and_grad(
+                objective, logits = net.loss_and_grad(
                     xb, yb, cfg.l2, cfg.label_smoothing, self.rng, cfg.dropout, cfg.input_dropout
                 )
-                if not math.isfinite(loss) or loss > DIVERGED_LOSS:
-                    yield self._diverge(loss, started)
+                # The data loss decides divergence: the L2 penalty of wide layers alone can pass 50.
+                loss = mean_nll(logits, yb) if cfg.l2 or cfg.label_smoothing else objective
+                if not (math.isfinite(loss) and math.isfinite(objective)) or loss > DIVERGED_LOSS:
+                    yield self._diverge(loss if math.isfinite(objective) else objective, started)
                     return
                 opt.update_params(net.params, net.grads)
                 self.batch += 1
                 self.step += 1
                 self.seen += len(yb)
-                self._sums.add(loss, int((logits.argmax(axis=1) == yb).sum()), len(yb))
+                self._sums.add(loss, objective, int((logits.argmax(axis=1) == yb).sum()), len(yb))
                 if time.monotonic() - self._published_at >= self.snapshot_every:
                     self._publish()
                 self._ema = loss if self._ema is None else 0.95 * self._ema + 0.05 * loss
@@ -372,10 +412,16 @@ class Trainer:
             correct += int((logits.argmax(axis=1) == self.y_val[i : i + 8192]).sum())
         return losses / len(self.y_val), correct / len(self.y_val)
 
+    def l2_penalty(self) -> float:
+        """0.5 * l2 * the sum of squared weights (biases excluded): the part of the objective L2 adds."""
+        if not self.cfg.l2:
+            return 0.0
+        return 0.5 * self.cfg.l2 * sum(float(np.dot(W.ravel(), W.ravel())) for W in self.net.W)
+
     def _end_epoch(self, started: float) -> Progress:
-        cfg, h = self.cfg, self.history
+        cfg, h, sums = self.cfg, self.history, self._sums
         val_loss, val_acc = self.evaluate_val()
-        train_loss, train_acc = self._sums.loss / self._sums.n, self._sums.correct / self._sums.n
+        train_loss, train_acc = sums.loss / sums.n, sums.correct / sums.n
         self.epoch += 1
         self.batch = 0
         h.epoch.append(self.epoch)
@@ -385,11 +431,11 @@ class Trainer:
         h.val_acc.append(val_acc)
         h.lr.append(self.optimizer.lr)
         h.seconds.append(time.perf_counter() - started)
+        h.train_objective.append(sums.objective / sums.n)
+        h.l2_penalty.append(self.l2_penalty())
         self._good_params[...] = self.net.params
-        message, event = "", "epoch"
-        if self.epoch >= 2 and train_acc < STALLED_ACCURACY and not self.warnings:
-            message = stalled_message(cfg, train_acc)
-            self.warnings.append(message)
+        event = "epoch"
+        message = self._update_warnings(train_acc)
         if val_acc is not None and cfg.patience:
             if self._best.beaten_by(val_acc, val_loss):
                 self._best = _Best(val_acc, val_loss, self.epoch, self.net.params.copy())
@@ -399,6 +445,17 @@ class Trainer:
                 kept = f" The weights of epoch {self._best.epoch} were restored." if cfg.restore_best else ""
                 message = self.message = f"Early stop: no validation improvement for {cfg.patience} epochs.{kept}"
         return self._report(event, started, message)
+
+    def _update_warnings(self, train_acc: float) -> str:
+        """Make ``warnings`` describe the run as it is now; return a warning that has just begun, else "".
+
+        Stalled means the latest epoch's train accuracy is still near chance, from the second
+        epoch on; a run that recovers loses the warning.
+        """
+        stalled = self.epoch >= 2 and train_acc < STALLED_ACCURACY
+        was_stalled = bool(self.warnings)
+        self.warnings = [stalled_message(self.cfg, train_acc, self.epoch)] if stalled else []
+        return self.warnings[0] if stalled and not was_stalled else ""
 
     def _finish_restore(self) -> None:
         if self.cfg.restore_best and self._best.params is not None:
@@ -426,6 +483,8 @@ class Trainer:
             seen=self.seen,
             train_loss=self._sums.loss / n if n else (h.train_loss[-1] if h.train_loss else math.nan),
             train_acc=self._sums.correct / n if n else (h.train_acc[-1] if h.train_acc else math.nan),
+            objective=self._sums.objective / n if n else (h.train_objective[-1] if h.train_objective else None),
+            l2_penalty=h.l2_penalty[-1] if h.l2_penalty else None,
             val_loss=h.val_loss[-1] if h.val_loss else None,
             val_acc=h.val_acc[-1] if h.val_acc else None,
             lr=self.optimizer.lr,

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from model.errors import ConfigError
+from model.nn.losses import cross_entropy, mean_nll
 from model.nn.network import MLP
 from model.nn.preprocessing import Preprocessor
 from model.training.config import (
@@ -421,6 +422,72 @@ def test_stalled_training_warns():
     assert all("stalling" in w and "'normal' initializer" in w for w in t.warnings)
     healthy = train(small_cfg(epochs=2))
     assert healthy.warnings == []
+
+
+def test_an_l2_penalty_above_the_divergence_threshold_is_not_a_divergence():
+    """Wide layers at l2 0.1 start with a penalty of about 77 (> 50): the data loss decides, not the objective."""
+    cfg = small_cfg(hidden=[512, 256], l2=0.1, epochs=2)
+    t = Trainer(cfg, X, Y)
+    assert t.l2_penalty() > DIVERGED_LOSS
+    last = t.run()
+    assert last.event == "done" and t.status == "done", last.message
+    h = t.history
+    assert h.train_objective[0] > DIVERGED_LOSS > 10 * max(h.train_loss)  # the penalty, reported apart
+    assert all(p > 0 for p in h.l2_penalty) and h.l2_penalty[1] < h.l2_penalty[0]  # L2 shrinks the weights
+    assert last.l2_penalty == h.l2_penalty[-1] and last.objective == h.train_objective[-1]
+    assert h.val_acc[-1] >= 0.9
+
+
+def test_train_loss_is_the_data_cross_entropy_the_objective_apart():
+    """One full-batch step per epoch: the first epoch's train loss is the starting weights' plain
+    cross-entropy on the training split, and the objective adds label smoothing and the L2 penalty."""
+    cfg = small_cfg(batch_size=600, epochs=1, dropout=0.0, label_smoothing=0.2, l2=0.01, val_fraction=0.0)
+    t = Trainer(cfg, X, Y)
+    logits = t.net.forward(t.x_train)
+    plain, smoothed, penalty = mean_nll(logits, t.y_train), cross_entropy(logits, t.y_train, 0.2)[0], t.l2_penalty()
+    assert cross_entropy(logits, t.y_train)[0] == plain  # the same quantity as the unsmoothed loss
+    t.run()
+    h = t.history
+    assert h.train_loss[0] == pytest.approx(plain, rel=1e-5)
+    assert h.train_objective[0] == pytest.approx(smoothed + penalty, rel=1e-5)
+    assert h.l2_penalty[0] == pytest.approx(t.l2_penalty()) and h.l2_penalty[0] != pytest.approx(penalty)
+
+
+def test_train_and_validation_losses_compare_like_with_like():
+    """With label smoothing, a network right on both splits has train and validation losses alike
+    (both plain cross-entropy); the smoothed objective stays far above them."""
+    cfg = small_cfg(hidden=[32], label_smoothing=0.2, l2=1e-3, dropout=0.0, epochs=8, lr=3e-3, val_fraction=0.2)
+    t = train(cfg)
+    h = t.history
+    assert h.train_acc[-1] == h.val_acc[-1] == 1.0
+    assert abs(h.train_loss[-1] - h.val_loss[-1]) < 0.05
+    assert h.train_objective[-1] > h.train_loss[-1] + 0.5
+    # The live per-batch curve is the same kind as the train curve: well below the objective.
+    assert h.batch_loss[-1] < h.train_objective[-1] - 0.3
+
+
+def test_without_regularisation_the_objective_is_the_train_loss():
+    t = train(small_cfg(epochs=2))
+    assert t.history.train_objective == t.history.train_loss and t.history.l2_penalty == [0.0, 0.0]
+
+
+def test_the_stall_warning_describes_the_run_now():
+    """A run near chance gets the warning once; when it recovers, the warning goes."""
+    cfg = small_cfg(epochs=7, optimizer="sgd", lr=1e-6, schedule="constant", init="xavier", dropout=0.0)
+    t = Trainer(cfg, X, Y)
+    messages, warned = [], []
+    for r in t.iter_run():
+        if r.event != "epoch":
+            continue
+        messages.append(r.message)
+        warned.append(list(t.warnings))
+        if r.epoch == 3:
+            cfg.lr = 0.5  # the learner's fix, as a resumed run with a sane rate would have it
+    assert warned[0] == [] and messages[0] == ""  # epoch 1: too early to call
+    assert len(warned[1]) == 1 and "stalling" in warned[1][0] and "after 2 epochs" in warned[1][0]
+    assert messages[1] == warned[1][0] and messages[2] == ""  # said once, when it began
+    assert "after 3 epochs" in warned[2][0]  # kept up to date
+    assert t.history.train_acc[-1] > 0.5 and warned[-1] == [] and t.warnings == []
 
 
 # ----- snapshots ------------------------------------------------------------------------------
