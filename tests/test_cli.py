@@ -164,8 +164,35 @@ def test_train(trained) -> None:
     assert all(line.startswith("warning: ") for line in proc.stderr.splitlines())
     net = load_model(out)
     assert net.describe() == "784-16-10 (relu)"
-    assert net.meta["command"] == "python -m model " + shlex.join(argv)
+    # The reproduce command names no folder of this machine: the data folder reads DIR.
+    given = [("DIR" if argv[i - 1] == "--data-dir" else a) for i, a in enumerate(argv)]
+    assert net.meta["command"] == "python -m model " + shlex.join(given)
+    assert str(data_dir) not in net.meta["command"] and "--data-dir DIR" in net.meta["command"]
     assert net.meta["config"]["hidden"] == [16] and net.meta["epochs_trained"] == 2
+
+
+def test_recorded_command_hides_the_data_folder() -> None:
+    assert cli.recorded_command(["train", "--preset", "best", "--data-dir", "../shared/data/x", "--out", "w.npz"]) == (
+        "python -m model train --preset best --data-dir DIR --out w.npz"
+    )
+    assert cli.recorded_command(["train", "--data-dir=/home/me/data", "--epochs", "3"]) == (
+        "python -m model train --data-dir DIR --epochs 3"
+    )
+    assert cli.recorded_command(["train", "--epochs", "3"]) == "python -m model train --epochs 3"  # env var or cache
+
+
+def test_train_prints_an_estimate_and_both_losses(data_dir: Path, tmp_path: Path) -> None:
+    """Before training, an estimated duration; each epoch, the plain losses and, with L2, the objective apart."""
+    argv = ["train", "--data-dir", str(data_dir), "--epochs", "2", "--hidden", "8", "--l2", "0.01"]
+    proc = run(*argv, "--label-smoothing", "0.1", "--out", str(tmp_path / "m.npz"))
+    assert proc.returncode == 0, proc.stderr
+    estimate = [line for line in proc.stdout.splitlines() if line.startswith("time ")]
+    assert len(estimate) == 1 and "estimated" in estimate[0] and "on this machine" in estimate[0]
+    epochs = [line for line in proc.stdout.splitlines() if line.startswith("epoch ")]
+    assert len(epochs) == 2 and all(" objective " in line and " incl. L2 " in line for line in epochs)
+    history = load_model(tmp_path / "m.npz").meta["history"]
+    assert history["train_objective"][0] > history["train_loss"][0]  # smoothing and L2 add to the objective
+    assert history["l2_penalty"][0] > 0
 
 
 def test_train_quiet_default_out(data_dir: Path, tmp_path: Path) -> None:
@@ -276,6 +303,25 @@ def test_predict(trained, images) -> None:
     assert len(errors) == 2 and all(e.startswith("error: ") for e in errors)
     assert "notes.txt" in errors[0] and "not an image" in errors[0]
     assert "missing.png" in errors[1] and "Traceback" not in proc.stderr
+
+
+APP_WORDS = ("upload", "please", "click", "button", "page", "sidebar")
+
+
+def test_predict_errors_use_command_line_words(trained, tmp_path: Path) -> None:
+    """Bad files get messages that make sense in a terminal: no 'Please upload ...' from the app."""
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.png"
+    text.write_text("not an image\n")
+    huge = tmp_path / "huge.png"
+    Image.new("L", (7000, 7000)).save(huge)  # over the decoder's pixel limit
+    proc = run("predict", str(trained[0]), str(empty), str(text), str(huge))
+    errors = proc.stderr.splitlines()
+    assert proc.returncode == 1 and len(errors) == 3, proc.stderr
+    assert "empty" in errors[0] and "not an image" in errors[1] and "pixels" in errors[2]
+    for line in errors:
+        assert not any(word in line.lower() for word in APP_WORDS), line
 
 
 def test_predict_json(trained, images) -> None:

@@ -47,11 +47,9 @@ def _read_bytes(data: bytes | bytearray | memoryview | BinaryIO, name: str) -> b
     if not isinstance(raw, bytes):
         raise ImageError(f"'{name}' could not be read: expected bytes, got {type(raw).__name__}.")
     if not raw:
-        raise ImageError(f"'{name}' is empty (0 bytes). Please choose an image file.")
+        raise ImageError(f"'{name}' is empty (0 bytes). Choose an image file.")
     if len(raw) > MAX_UPLOAD_BYTES:
-        raise ImageError(
-            f"'{name}' is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB. Please upload a smaller image."
-        )
+        raise ImageError(f"'{name}' is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB. Use a smaller image.")
     return raw
 
 
@@ -60,8 +58,7 @@ def _check_pixels(size: tuple[int, int], name: str) -> None:
     w, h = size
     if w * h > MAX_PIXELS:
         raise ImageError(
-            f"'{name}' is {w}x{h} pixels; the limit is {MAX_PIXELS // 1_000_000} "
-            "megapixels. Please upload a smaller image."
+            f"'{name}' is {w}x{h} pixels; the limit is {MAX_PIXELS // 1_000_000} megapixels. Use a smaller image."
         )
 
 
@@ -84,9 +81,7 @@ def load_image(data: bytes | BinaryIO, name: str = "image") -> Image.Image:
     except ImageError:
         raise
     except Image.UnidentifiedImageError as exc:
-        raise ImageError(
-            f"'{name}' is not an image Pillow can read. Please upload a PNG, JPEG, WebP, GIF or BMP file."
-        ) from exc
+        raise ImageError(f"'{name}' is not an image Pillow can read. Use a PNG, JPEG, WebP, GIF or BMP file.") from exc
     except (
         Image.DecompressionBombError,
         Image.DecompressionBombWarning,
@@ -94,7 +89,7 @@ def load_image(data: bytes | BinaryIO, name: str = "image") -> Image.Image:
     ) as exc:
         raise ImageError(
             f"'{name}' has too many pixels to decode safely (limit "
-            f"{MAX_PIXELS // 1_000_000} megapixels). Please upload a smaller image."
+            f"{MAX_PIXELS // 1_000_000} megapixels). Use a smaller image."
         ) from exc
     except Exception as exc:  # Pillow's decoders raise many types for corrupt data
         raise ImageError(
@@ -235,7 +230,7 @@ def to_model_input(img: Image.Image) -> np.ndarray:
     try:
         gray = _luminance(img)
     except MemoryError as exc:
-        msg = "The image is too large to process; please use a smaller one."
+        msg = "The image is too large to process; use a smaller one."
         raise ImageError(msg) from exc
     except (
         OSError,
