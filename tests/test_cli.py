@@ -139,6 +139,17 @@ def test_flags_reproduce_every_preset() -> None:
         assert cli.config_from_args(args) == preset, name
 
 
+def test_the_shipped_models_reproduce_command_is_portable() -> None:
+    """weights/default.npz's command (shown on Home) names no folder of the machine that trained it,
+    and parses back into the settings the file records."""
+    meta = load_model(REPO / "weights" / "default.npz").meta
+    argv = shlex.split(meta["command"])
+    assert argv[:4] == ["python", "-m", "model", "train"]
+    assert "--data-dir" not in argv or argv[argv.index("--data-dir") + 1] == "DIR", meta["command"]
+    args = cli.build_parser().parse_args(argv[3:])
+    assert cli.config_from_args(args) == TrainConfig.from_dict(meta["config"])
+
+
 def test_explicit_flags_override_the_preset() -> None:
     args = cli.build_parser().parse_args(["train", "--preset", "best", "--epochs", "3", "--no-restore-best"])
     cfg = cli.config_from_args(args)
