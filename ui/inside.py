@@ -24,13 +24,16 @@ import streamlit as st
 from matplotlib import colormaps
 
 from model.datasets.fashion_mnist import CLASS_NAMES, Dataset
+from model.errors import FashionError
 from model.nn.network import MLP
+from model.training.config import TrainConfig
 from model.training.diagnostics import (
     PROBE_SIZE,
     SATURATION_BOUNDS,
     SATURATION_MARGIN,
     DiagnosticsHistory,
     Reading,
+    first_layer_at_start,
     layer_activations,
     measure,
     probe_indices,
@@ -47,7 +50,7 @@ from ui.predict_view import png_data_uri
 TRAIN_EXPANDER = "inside_train"
 EXPLORE_EXPANDER = "inside_explore"
 TRAIN_TITLE = "Inside the network: gradients, dead units, first-layer weights"
-EXPLORE_TITLE = "Inside this model: gradients and dead units"
+EXPLORE_TITLE = "Inside this model: gradients, dead units, what the first layer learned"
 PREDICT_TITLE = "Inside the network: the hidden units this image excites"
 PANEL_LABEL = "Inside the network"  # the Train panel's accessible name (browser tests find it by it)
 ACTIVATIONS_LABEL = "Hidden activations"  # the Predict panel's accessible name
@@ -78,8 +81,15 @@ def share(v: float) -> str:
 
 
 def layer_names(n_weight_layers: int) -> list[str]:
-    """Names of the weight layers, input side first: 'layer 1', ..., 'output'."""
+    """Legend names of the weight layers, input side first: 'layer 1', ..., 'output' ('1', ..., 'out' past 5)."""
+    if n_weight_layers > 5:  # the long names would run past the chart's width
+        return [str(i + 1) for i in range(n_weight_layers - 1)] + ["out"]
     return [f"layer {i + 1}" for i in range(n_weight_layers - 1)] + ["output"]
+
+
+def hidden_names(n_hidden: int) -> list[str]:
+    """Legend names of the hidden layers: 'hidden 1', ... ('1', ... past 4)."""
+    return [f"hidden {j + 1}" if n_hidden <= 4 else str(j + 1) for j in range(n_hidden)]
 
 
 def layer_colors(n: int) -> list[str]:
@@ -97,45 +107,129 @@ def unit_measure(activations: list[str]) -> str | None:
 
 
 # ----- the Train page's charts ----------------------------------------------------------
+GRADIENT_TITLE = "Gradient norm of each layer (log10)"
+UNIT_TITLES = {"dead": "Dead units in each hidden layer", "saturated": "Saturated outputs in each hidden layer"}
+
+
 def gradient_chart_svg(history: DiagnosticsHistory) -> str:
-    """Per-layer gradient norms over the run, on a log10 axis (an SVG string)."""
+    """Per-layer gradient norms over the run, on a log10 axis (an SVG string; its title is ``GRADIENT_TITLE``)."""
     per_layer = history.per_layer("grad_norms")
     names, colors = layer_names(len(per_layer)), layer_colors(len(per_layer))
     series = [
         Series(name, history.x, [math.log10(v) if v and v > 0 else None for v in values], color, points=False)
         for name, values, color in zip(names, per_layer, colors)
     ]
-    return svg_chart(series, "Gradient norm, log10 (-3 = 0.001)")
+    return svg_chart(series, "")
 
 
 def units_chart_svg(history: DiagnosticsHistory, activations: list[str]) -> str | None:
-    """Dead (relu) or saturated (sigmoid, tanh) share per hidden layer over the run; None for gelu."""
+    """Dead (relu) or saturated (sigmoid, tanh) share per hidden layer over the run (titled by ``UNIT_TITLES``);
+    None for gelu."""
     kind = unit_measure(activations)
     if kind is None:
         return None
     per_layer = history.per_layer(kind)
     colors = layer_colors(len(per_layer) + 1)
     series = [
-        Series(f"hidden {j + 1}", history.x, values, colors[j], points=False) for j, values in enumerate(per_layer)
+        Series(name, history.x, values, colors[j], points=False)
+        for j, (name, values) in enumerate(zip(hidden_names(len(per_layer)), per_layer))
     ]
-    title = "Dead units" if kind == "dead" else "Saturated activations"
-    return svg_chart(series, title, percent=True)
+    return svg_chart(series, "", percent=True)
 
 
-def weight_tiles_png(W1: np.ndarray, n_units: int = TILES, cols: int = TILE_COLS) -> np.ndarray:
-    """The first layer's weights W1 (784, units) as an RGB image (H, W, 3) uint8 of 28x28 tiles.
+def _chart(title: str, svg: str, alt: str) -> str:
+    return (
+        f'<div><div style="font-weight:600;font-size:0.875rem;padding-left:50px">'
+        f"{escape(title)}</div>{svg_img(svg, alt)}</div>"
+    )
 
-    Red pixels push a unit on, blue push it off, one colour scale for all tiles (as Explore's
-    figure); the gaps between tiles are white.
+
+def tile_limit(W1: np.ndarray, n_units: int = TILES) -> float:
+    """The colour scale's end for tiles of W1 (784, units): the 99.5th percentile of |weight| of the drawn units."""
+    shown = np.abs(np.asarray(W1, dtype=np.float64)[:, :n_units])
+    limit = float(np.percentile(shown, 99.5)) if shown.size else 1.0
+    return limit if limit > 0 and math.isfinite(limit) else 1.0
+
+
+def weight_tiles_png(
+    W1: np.ndarray, n_units: int = TILES, cols: int = TILE_COLS, limit: float | None = None
+) -> np.ndarray:
+    """First-layer weights W1 (784, units) as an RGB image (H, W, 3) uint8 of 28x28 tiles.
+
+    Red pixels push a unit on, blue push it off, white is 0 and the gaps between tiles; one colour
+    scale for all tiles, from -``limit`` to ``limit`` (default ``tile_limit(W1)``), as Explore's figure.
     """
     grid = weight_grid(W1, n_units, cols)
-    finite = np.abs(grid[np.isfinite(grid)])
-    limit = float(np.percentile(finite, 99.5)) if finite.size else 1.0
-    limit = limit if limit > 0 and math.isfinite(limit) else 1.0
+    limit = tile_limit(W1, n_units) if limit is None else limit
     rgba = colormaps["RdBu_r"](np.clip((np.nan_to_num(grid) / limit + 1) / 2, 0, 1))
     rgb = (rgba[..., :3] * 255).astype(np.uint8)
     rgb[~np.isfinite(grid)] = 255
     return rgb
+
+
+LEARNED_LOOK = {  # what the learned part of the first layer looks like, by the model's input preprocessing
+    "scale": "Garment shapes and edges appear as the run learns.",
+    "l2": "Garment shapes and edges appear as the run learns.",
+    "standardize": "With standardized inputs, rarely inked pixels near the border count as much as the centre, so "
+    "even the learned part is busy: look for blobs and strokes rather than whole garments.",
+}
+
+
+def relative_change(W1: np.ndarray, W1_start: np.ndarray) -> str:
+    """How far W1 moved from W1_start, as a percentage of the start's norm: '37%', '4.8%', '0.052%', '<0.01%'."""
+    start = float(np.linalg.norm(W1_start))
+    v = float(np.linalg.norm(np.asarray(W1, np.float64) - W1_start)) / start if start else 0.0
+    if v >= 0.1:
+        return f"{100 * v:.0f}%"
+    return f"{100 * v:.2g}%" if v >= 1e-4 or v == 0 else "<0.01%"
+
+
+def tiles_html(W1: np.ndarray, W1_start: np.ndarray | None = None, preprocessing: str = "scale") -> str:
+    """The first layer as two pictures on one colour scale: what it learned (W1 - W1_start), and W1 itself.
+
+    Without ``W1_start``, only the weights. ``preprocessing`` (the model's) decides what the caption
+    promises: standardized inputs make even the learned part busy.
+    """
+    n = min(TILES, W1.shape[1])
+    limit = tile_limit(W1, n)
+    figures = []
+    if W1_start is not None:
+        figures.append(
+            _tiles_figure(
+                weight_tiles_png(W1 - W1_start, n, TILE_COLS, limit),
+                f"What the first layer has learned: each of the first {n} units' weights minus their random start. "
+                f"{LEARNED_LOOK.get(preprocessing, LEARNED_LOOK['scale'])} A blank tile is a unit whose weights have "
+                "not moved (a ReLU dead from the start gets no gradient). So far the layer has moved by "
+                f"{relative_change(W1, W1_start)} of its starting size.",
+                "changed",
+            )
+        )
+    figures.append(
+        _tiles_figure(
+            weight_tiles_png(W1, n, TILE_COLS, limit),
+            "The weights themselves: the random start's speckle still covers most of what was learned, which is why "
+            "trained first layers look like noise.",
+            "weights",
+        )
+    )
+    return (
+        '<div style="display:flex;gap:1.5rem;flex-wrap:wrap;margin-top:0.75rem">'
+        + "".join(figures)
+        + f'</div><p style="font-size:0.875rem;opacity:0.6;margin:0.25rem 0 0">One tile per unit, one pixel per input '
+        f"pixel: red pushes the unit on, blue pushes it off, white is 0; one colour scale for both, from "
+        f"-{limit:.2g} to {limit:.2g}.</p>"
+    )
+
+
+def _tiles_figure(rgb: np.ndarray, caption: str, kind: str) -> str:
+    h, w = rgb.shape[:2]
+    return (
+        f'<figure data-tiles="{kind}" style="margin:0;flex:1 1 22rem;max-width:{w * TILE_SCALE}px">'
+        f'<img src="{png_data_uri(rgb)}" width="{w * TILE_SCALE}" height="{h * TILE_SCALE}" alt="{escape(caption)}" '
+        'style="image-rendering:pixelated;display:block;width:100%;height:auto">'
+        f'<figcaption style="font-size:0.875rem;opacity:0.6;margin-top:0.25rem">{escape(caption)}</figcaption>'
+        "</figure>"
+    )
 
 
 def reading_notes(reading: Reading, activations: list[str], hidden: list[int] | None = None) -> list[str]:
@@ -176,30 +270,47 @@ def reading_notes(reading: Reading, activations: list[str], hidden: list[int] | 
     return notes
 
 
-def training_html(history: DiagnosticsHistory, activations: list[str], W1: np.ndarray | None) -> str:
-    """The Train panel's pictures: the two charts side by side, then the first layer's weight tiles."""
+def training_html(
+    history: DiagnosticsHistory,
+    activations: list[str],
+    W1: np.ndarray | None,
+    W1_start: np.ndarray | None = None,
+    preprocessing: str = "scale",
+) -> str:
+    """The Train panel's pictures: the two charts side by side, then the first layer's tiles (``tiles_html``)."""
     parts = [f'<div aria-label="{PANEL_LABEL}" data-readings="{len(history)}">']
     if len(history):
-        charts = [svg_img(gradient_chart_svg(history), "Gradient norm of each layer over the run, log10 scale")]
-        units = units_chart_svg(history, activations)
-        if units is not None:
-            charts.append(svg_img(units, "Share of dead or saturated units in each hidden layer over the run"))
+        charts = [_chart(GRADIENT_TITLE, gradient_chart_svg(history), "Gradient norm of each layer over the run")]
+        kind = unit_measure(activations)
+        if kind is not None:
+            charts.append(
+                _chart(
+                    UNIT_TITLES[kind],
+                    units_chart_svg(history, activations),
+                    f"Share of {kind} units in each hidden layer over the run",
+                )
+            )
         parts.append('<div style="display:flex;gap:1.5rem;flex-wrap:wrap">' + "".join(charts) + "</div>")
     if W1 is not None:
-        tiles = weight_tiles_png(W1)
-        h, w = tiles.shape[:2]
-        n = min(TILES, W1.shape[1])
-        parts.append(
-            '<figure style="margin:0.75rem 0 0">'
-            f'<img src="{png_data_uri(tiles)}" width="{w * TILE_SCALE}" height="{h * TILE_SCALE}" '
-            f'alt="The first {n} first-layer units\' weights as 28x28 images" '
-            'style="image-rendering:pixelated;display:block;max-width:100%;height:auto">'
-            '<figcaption style="font-size:0.875rem;opacity:0.6;margin-top:0.25rem">'
-            f"The first layer's weights, the latest snapshot: each tile is one of the first {n} units, one pixel per "
-            "input pixel; red pixels push the unit on, blue ones push it off. They start as noise; in a run that "
-            "learns, shapes of garments and their edges form as the epochs pass.</figcaption></figure>"
-        )
+        parts.append(tiles_html(W1, W1_start, preprocessing))
     return "".join(parts) + "</div>"
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _start(init: str, seed: int, units: int) -> np.ndarray:
+    """The first layer a run with these settings started from (784, units); see ``first_layer_at_start``."""
+    return first_layer_at_start(TrainConfig(hidden=[units], init=init, seed=seed))
+
+
+def start_of(net: MLP, cfg: TrainConfig | dict | None) -> np.ndarray | None:
+    """The first layer ``net`` started from, if ``cfg`` (its run's settings) says how: else None."""
+    try:
+        cfg = cfg if isinstance(cfg, TrainConfig) else TrainConfig.from_dict(cfg or {})
+    except (FashionError, TypeError, ValueError):
+        return None
+    if not cfg.hidden or cfg.hidden[0] != net.W[0].shape[1] or len(net.sizes) < 3:
+        return None
+    return _start(cfg.init, cfg.seed, cfg.hidden[0])
 
 
 def network_panels(job) -> None:
@@ -216,14 +327,16 @@ def network_panels(job) -> None:
             st.caption("The readings appear here once the run has started training.")
             return
         activations = [job.cfg.activation] * len(job.cfg.hidden)
-        st.html(training_html(history, activations, net.W[0] if net is not None else None))
+        W1 = net.W[0] if net is not None else None
+        start = start_of(net, job.cfg) if net is not None else None
+        st.html(training_html(history, activations, W1, start, job.cfg.preprocessing))
         latest = history.latest
         if latest is not None:
             st.markdown("  \n".join(reading_notes(latest, activations, job.cfg.hidden)))
         st.caption(
             f"Measured every few seconds in the training process on a fixed batch of {PROBE_SIZE} training images "
-            "(no dropout). Gradient norm: how hard the data loss pulls on each layer's weights; lines far below the "
-            "output layer's mean those layers barely learn. A dead ReLU unit is never active on any of these images; "
+            "(no dropout). Gradient norm: how hard the data loss pulls on each layer's weights, on a log scale (-1 is "
+            "0.1, -3 is 0.001); lines far below the output layer's mean those layers barely learn. A dead ReLU unit is never active on any of these images; "
             f"a saturated sigmoid or tanh output is within {SATURATION_MARGIN:g} of its limits, where its slope is "
             "nearly flat."
         )
@@ -252,6 +365,9 @@ def model_panel(net: MLP, ds: Dataset) -> None:
             rows, hide_index=True, column_config={"gradient norm": st.column_config.NumberColumn(format="%.3g")}
         )
         st.markdown("  \n".join(reading_notes(reading, net.activations, net.sizes[1:-1])))
+        start = start_of(net, (net.meta or {}).get("config"))
+        if start is not None:
+            st.html(tiles_html(net.W[0], start, net.preprocessor.kind))
         st.caption(
             f"Measured now on {min(PROBE_SIZE, len(ds.y_test))} test images (the same for every model), without "
             f"dropout; loss {reading.loss:.3f}. A trained model has small gradients everywhere: what matters is how the "
@@ -306,13 +422,13 @@ def activations_html(
             width = min(max(v / top_value, 0.0), 1.0) * 100
             of_peak = ""
             if peaks is not None and peaks[j][u] > 0:
-                of_peak = f" ({share(v / float(peaks[j][u]))} of its highest on a test image)"
+                of_peak = f" · {share(v / float(peaks[j][u]))} of its max"
             rows.append(
                 f'<div data-unit="{u}" data-layer="{j + 1}" style="display:flex;align-items:center;gap:0.6rem;margin:0.15rem 0">'
                 f'<span style="flex:0 0 4.5rem;text-align:right">unit {u}</span>'
                 '<span style="flex:1 1 auto;height:0.9rem;background:rgba(128,128,128,0.15);border-radius:3px">'
                 f'<span style="display:block;height:100%;width:{width:.1f}%;background:#e4572e;border-radius:3px"></span></span>'
-                f'<span style="flex:0 0 15rem;font-variant-numeric:tabular-nums;font-size:0.875rem">{v:.3g}{escape(of_peak)}</span></div>'
+                f'<span style="flex:0 0 9.5rem;font-variant-numeric:tabular-nums;font-size:0.875rem">{v:.3g}{escape(of_peak)}</span></div>'
             )
         parts.append("".join(rows))
         if tops is not None and x_test is not None and y_test is not None:
@@ -338,6 +454,7 @@ def activation_panel(net: MLP | None, image28: np.ndarray, ds: Dataset | None) -
         tops, peaks = _exciting(net, fingerprint(net), ds, ds.md5)
         st.html(activations_html(net, image28, ds.x_test, ds.y_test, tops, peaks))
         st.caption(
-            "Each hidden unit computes one number from the image; the bars are this image's largest. What a unit "
-            f"responds to shows in the {TOP_IMAGES} of the {len(ds.y_test):,} test images that drive it hardest."
+            "Each hidden unit computes one number from the image; the bars are this image's largest, and 'of its "
+            "max' compares each with the most any test image gets out of that unit. What a unit responds to shows in "
+            f"the {TOP_IMAGES} of the {len(ds.y_test):,} test images that drive it hardest."
         )

@@ -34,7 +34,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from model.datasets.spec import N_PIXELS
+from model.nn.initializers import INITIALIZERS
 from model.nn.network import MLP, _Cache
+from model.training.config import TrainConfig
 
 PROBE_SIZE = 512  # images in the probe batch: enough that "never positive" means dead, cheap to run
 SATURATION_MARGIN = 0.01  # an output this close to its activation's bound counts as saturated
@@ -206,6 +208,17 @@ class DiagnosticsHistory:
             saturated=[[None if v is None else float(v) for v in r] for r in values.get("saturated", ())],
             loss=[float(v) for v in values.get("loss", ())],
         )
+
+
+def first_layer_at_start(cfg: TrainConfig) -> np.ndarray:
+    """The first layer's weights (784, units) a run of ``cfg`` starts from, drawn again from its seed.
+
+    A ``Trainer`` builds its network with ``default_rng(cfg.seed)`` and the first layer's weights
+    are that generator's first draw (tests/training/test_diagnostics.py checks it). The change
+    since then shows what the layer has learned; the weights themselves keep their random start's
+    speckle, which hides it.
+    """
+    return INITIALIZERS[cfg.init](N_PIXELS, cfg.hidden[0], np.random.default_rng(cfg.seed))
 
 
 def vanishing_ratio(reading: Reading) -> float | None:

@@ -152,6 +152,13 @@ def test_top_examples_and_strongest_units_rank_by_activation():
     np.testing.assert_array_equal(d.strongest_units(h, k=2), [1, 3])
 
 
+@pytest.mark.parametrize("init", ["he", "normal", "uniform"])
+def test_first_layer_at_start_is_the_weights_a_trainer_starts_from(init):
+    x, y = pixels(60, seed=8), np.arange(60) % 10
+    cfg = TrainConfig(hidden=[12, 6], init=init, seed=11, epochs=1)
+    np.testing.assert_array_equal(d.first_layer_at_start(cfg), Trainer(cfg, x, y).net.W[0])
+
+
 # ----- history -----------------------------------------------------------------------------
 def reading(i: float) -> d.Reading:
     return d.Reading([i, 10 * i], [i / 100], [None], loss=2.0 - i / 100)

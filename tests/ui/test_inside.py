@@ -20,6 +20,7 @@ from model.training.config import TrainConfig
 from model.training.diagnostics import (
     DiagnosticsHistory,
     Reading,
+    first_layer_at_start,
     layer_activations,
     measure,
     probe_indices,
@@ -76,14 +77,20 @@ def test_gradient_chart_draws_one_log10_line_per_layer():
     assert svg.count("<polyline") == 3
     for name in ("layer 1", "layer 2", "output"):
         assert f">{name}<" in svg
-    assert "log10" in svg
+    ticks = re.findall(r'text-anchor="end"[^>]*>([^<]*)<', svg)  # the y axis: log10 of 1e-5 ... 0.2
+    assert ticks[0] == "-5" and "-3" in ticks and float(ticks[-1]) >= -0.7
+    html = inside.training_html(history(), ["relu", "relu"], None)
+    assert inside.GRADIENT_TITLE in html and "log10" in inside.GRADIENT_TITLE
 
 
 def test_units_chart_is_dead_units_for_relu_saturated_outputs_for_sigmoid_and_absent_for_gelu():
     relu = inside.units_chart_svg(history(activation="relu"), ["relu", "relu"])
-    assert "Dead units" in relu and relu.count("<polyline") == 2
+    assert ">hidden 1<" in relu and relu.count("<polyline") == 2
+    assert inside.UNIT_TITLES["dead"] in inside.training_html(history(), ["relu", "relu"], None)
     sig = inside.units_chart_svg(history(activation="sigmoid"), ["sigmoid", "sigmoid"])
-    assert "Saturated activations" in sig
+    assert sig.count("<polyline") == 2
+    assert inside.UNIT_TITLES["saturated"] in inside.training_html(history(), ["sigmoid", "sigmoid"], None)
+    assert "Dead" not in inside.training_html(history(), ["gelu", "gelu"], None)
     assert inside.units_chart_svg(history(activation="gelu"), ["gelu", "gelu"]) is None
 
 
@@ -107,8 +114,37 @@ def test_training_html_holds_the_charts_and_the_tiles():
     assert len(pictures) == 3  # two charts, one tile image
     tiles = Image.open(io.BytesIO(pictures[-1]))
     assert tiles.size == (8 * 29 - 1, 2 * 29 - 1)  # 16 units, 8 per row
-    assert "first 16 units" in html
+    assert "first 16 units" not in html  # no start given: the weights only
+    start = np.zeros_like(net.W[0])
+    assert inside.LEARNED_LOOK["scale"] in inside.tiles_html(net.W[0], start)
+    busy = inside.tiles_html(net.W[0], start, "standardize")
+    assert inside.LEARNED_LOOK["standardize"] in busy and inside.LEARNED_LOOK["scale"] not in busy
     assert len(data_uris(inside.training_html(DiagnosticsHistory(), ["relu"], None))) == 0
+
+
+def test_tiles_show_what_was_learned_and_the_weights_on_one_scale():
+    start = np.random.default_rng(0).normal(0, 0.05, (784, 8)).astype(np.float32)
+    now = start.copy()
+    now[:392, 0] += 0.2  # unit 0 learned to like the top half; the others did not move
+    html = inside.tiles_html(now, start)
+    changed, weights = (np.asarray(Image.open(io.BytesIO(p))) for p in data_uris(html))
+    assert 'data-tiles="changed"' in html and 'data-tiles="weights"' in html and "first 8 units" in html
+    assert int(changed[2, 5, 0]) > int(changed[2, 5, 2]) + 50  # unit 0's top half: red
+    still = changed[:, 29:].reshape(-1, 3)  # units that did not move, and the gaps: blank (near white)
+    assert still.min() >= 240 and len(np.unique(still, axis=0)) <= 2
+    assert f"from -{inside.tile_limit(now):.2g} to {inside.tile_limit(now):.2g}" in html
+    moved = np.linalg.norm(now - start) / np.linalg.norm(start)
+    assert f"moved by {100 * moved:.0f}% of its starting size" in html
+    changes = [inside.relative_change(f * start, start) for f in (1, 3, 1.37, 1.048, 1.00052, 1.000001)]
+    assert changes == ["0%", "200%", "37%", "4.8%", "0.052%", "<0.01%"]
+
+
+def test_the_start_of_a_model_comes_from_its_settings_when_they_fit():
+    cfg = TrainConfig(hidden=[16, 8], init="normal", seed=4)
+    net = MLP([784, 16, 8, 10], ["relu", "relu"])
+    np.testing.assert_array_equal(inside.start_of(net, cfg.to_dict()), first_layer_at_start(cfg))
+    assert inside.start_of(net, TrainConfig(hidden=[32])) is None  # another architecture
+    assert inside.start_of(net, None) is None and inside.start_of(net, {"lr": "fast"}) is None
 
 
 # ----- Predict's activations ------------------------------------------------------------------
@@ -131,7 +167,9 @@ def test_activations_html_lists_the_strongest_units_and_their_most_exciting_test
     expected = DS.x_test[np.argsort(-all_acts, kind="stable")[: inside.TOP_IMAGES]]
     assert len(shown_images) == inside.TOP_IMAGES
     np.testing.assert_array_equal(np.array(shown_images), expected)  # light on black: the raw pixels
-    assert "of its highest on a test image" in unescape(html)
+    u2 = int(strongest_units(acts[1][0])[0])  # the strongest unit of layer 2, against its max over the test set
+    peak = layer_activations(net, DS.x_test)[1][:, u2].max()
+    assert f"· {inside.share(acts[1][0][u2] / peak)} of its max" in unescape(html)
     assert "active (above 0)" in html  # relu layer
     bare = inside.activations_html(net, image)  # no dataset: bars only
     assert "data-exciting" not in bare and "data-unit" in bare
@@ -166,7 +204,7 @@ def test_train_panel_computes_nothing_closed_and_shows_charts_tiles_and_words_op
     opened = AppTest.from_function(train_panel, args=(job, True)).run()
     assert not opened.exception
     html = opened.get("html")[0].proto.body
-    assert 'data-readings="5"' in html and len(data_uris(html)) == 3
+    assert 'data-readings="5"' in html and len(data_uris(html)) == 4  # two charts, two tile pictures
     words = " ".join(m.value for m in opened.markdown)
     assert "**Vanishing gradient**" in words  # the last reading: 1e-5 against 0.2
 
