@@ -305,6 +305,18 @@ def abbreviate(name: str, width: int = 6) -> str:
     return word.replace("-", "")[:width]
 
 
+def _count(n: int, noun: str) -> str:
+    """'1 epoch', '30 epochs', '422 batches'."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}{'es' if noun.endswith('ch') else 's'}"
+
+
+def _about(seconds: float) -> str:
+    """An estimated duration: 'under 1 s', 'about 25 s', or m:ss from 100 s on ('about 5:17 (m:ss)')."""
+    if seconds < 1:
+        return "under 1 s"
+    return f"about {seconds:.0f} s" if seconds < 100 else f"about {format_duration(seconds)} (m:ss)"
+
+
 def _out(line: str = "") -> None:
     print(line, flush=True)
 
@@ -385,11 +397,11 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
     say(f"model  {trainer.net.describe()}, {trainer.net.n_params:,} parameters")
     say(
         f"train  {trainer.n} images{val}; {cfg.optimizer} lr {cfg.lr:g} ({cfg.schedule}), "
-        f"{cfg.epochs} epochs of {trainer.batches} batches of {trainer.batch_size}"
+        f"{_count(cfg.epochs, 'epoch')} of {_count(trainer.batches, 'batch')} of {trainer.batch_size}"
     )
     if not args.quiet:
-        estimate = format_duration(estimate_run_seconds(cfg, len(dataset.y_train)))
-        say(f"time   about {estimate} (m:ss) on this machine, estimated from a short speed probe")
+        estimate = _about(estimate_run_seconds(cfg, len(dataset.y_train)))
+        say(f"time   {estimate} on this machine, estimated from a short speed probe")
 
     shown: set[str] = set()
     last_elapsed = [0.0]
@@ -429,7 +441,7 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
     meta = net.meta
     say(
         f"test   accuracy {ev.accuracy:.2%}  macro F1 {ev.macro_f1:.4f}  "
-        f"({meta['epochs_trained']} epochs, {meta['train_seconds']:.1f}s, {trainer.status})"
+        f"({_count(meta['epochs_trained'], 'epoch')}, {meta['train_seconds']:.1f}s, {trainer.status})"
     )
     say(f"saved  {out}")
     summary = {
