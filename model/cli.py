@@ -305,9 +305,9 @@ def abbreviate(name: str, width: int = 6) -> str:
     return word.replace("-", "")[:width]
 
 
-def _count(n: int, noun: str) -> str:
-    """'1 epoch', '30 epochs', '422 batches'."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}{'es' if noun.endswith('ch') else 's'}"
+def _count(n: int, noun: str, plural: str = "") -> str:
+    """'1 epoch', '30 epochs', '422 batches' (with plural='batches')."""
+    return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
 
 
 def _about(seconds: float) -> str:
@@ -397,13 +397,14 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
     say(f"model  {trainer.net.describe()}, {trainer.net.n_params:,} parameters")
     say(
         f"train  {trainer.n} images{val}; {cfg.optimizer} lr {cfg.lr:g} ({cfg.schedule}), "
-        f"{_count(cfg.epochs, 'epoch')} of {_count(trainer.batches, 'batch')} of {trainer.batch_size}"
+        f"{_count(cfg.epochs, 'epoch')} of {_count(trainer.batches, 'batch', 'batches')} of {trainer.batch_size}"
     )
     if not args.quiet:
         estimate = _about(estimate_run_seconds(cfg, len(dataset.y_train)))
         say(f"time   {estimate} on this machine, estimated from a short speed probe")
 
     shown: set[str] = set()
+    warned = [False]  # a warning was printed as it began (its text then follows the run, e.g. its epoch)
     last_elapsed = [0.0]
 
     def show_message(message: str) -> None:
@@ -422,6 +423,7 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
             last_elapsed[0] = p.elapsed
         if p.event != "done":
             show_message(p.message)
+            warned[0] |= p.message in trainer.warnings
 
     def on_ctrl_c() -> None:
         status.clear()
@@ -430,7 +432,7 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
     with _ctrl_c_stops(trainer, on_ctrl_c):
         trainer.run(callback)
         status.clear()
-        for message in trainer.warnings:
+        for message in [] if warned[0] else trainer.warnings:  # still true at the end, not yet printed
             show_message(message)
         net, ev = finish(trainer, dataset, command)
         try:

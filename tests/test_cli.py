@@ -206,6 +206,15 @@ def test_train_prints_an_estimate_and_both_losses(data_dir: Path, tmp_path: Path
     assert history["l2_penalty"][0] > 0
 
 
+def test_a_stall_warning_is_printed_once(data_dir: Path, tmp_path: Path) -> None:
+    argv = ["train", "--data-dir", str(data_dir), "--epochs", "4", "--hidden", "8", "--init", "normal"]
+    proc = run(*argv, "--optimizer", "sgd", "--lr", "1e-6", "--schedule", "constant", "--out", str(tmp_path / "m.npz"))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    warnings = [i for i, line in enumerate(lines) if line.startswith("Training is stalling")]
+    assert len(warnings) == 1 and lines[warnings[0] - 1].startswith("epoch 2/4"), proc.stdout  # when it began
+
+
 def test_train_quiet_default_out(data_dir: Path, tmp_path: Path) -> None:
     """--quiet prints only the JSON line; without --out the model goes to the app's models folder."""
     folder = tmp_path / "models"
