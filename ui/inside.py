@@ -64,6 +64,7 @@ TOP_UNITS = 8  # strongest units listed per hidden layer on Predict
 EXPLAINED_UNITS = 3  # of which this many get their most exciting test images
 TOP_IMAGES = 6  # test images per explained unit
 THUMB = 56  # px, each 28x28 test image drawn 2x
+LIVE_SEARCH = 1000  # test images searched for the live (training) model, whose weights change every few seconds
 
 
 # ----- small pure helpers ------------------------------------------------------------
@@ -377,10 +378,16 @@ def model_panel(net: MLP, ds: Dataset) -> None:
 
 # ----- Predict: the hidden units one image excites ----------------------------------------
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _exciting(_net: MLP, net_md5: str, _ds: Dataset, data_md5: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Per hidden layer: (units, TOP_IMAGES) test indices exciting each unit most, and each unit's top activation."""
-    acts = layer_activations(_net, _ds.x_test)
-    tops = [top_examples(a, TOP_IMAGES) for a in acts]
+def _exciting(
+    _net: MLP, net_md5: str, _ds: Dataset, data_md5: str, searched: int
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per hidden layer: (units, TOP_IMAGES) test indices exciting each unit most, and each unit's top activation.
+
+    Among ``searched`` test images: all of them, or a seeded sample with as many of each class.
+    """
+    idx = probe_indices(_ds.y_test, searched, seed=0)
+    acts = layer_activations(_net, _ds.x_test[idx])
+    tops = [idx[top_examples(a, TOP_IMAGES)] for a in acts]
     peaks = [a.max(axis=0) if len(a) else np.zeros(a.shape[1], a.dtype) for a in acts]
     return tops, peaks
 
@@ -451,10 +458,13 @@ def activation_panel(net: MLP | None, image28: np.ndarray, ds: Dataset | None) -
             st.html(activations_html(net, image28))
             st.caption("The test images that excite each unit most appear once the Fashion-MNIST files are here.")
             return
-        tops, peaks = _exciting(net, fingerprint(net), ds, ds.md5)
+        # A finished model's record (meta) is filled in when its run ends; a network without one is the
+        # live snapshot, new every few seconds: it searches fewer test images, so its refreshes stay cheap.
+        searched = len(ds.y_test) if net.meta else min(LIVE_SEARCH, len(ds.y_test))
+        tops, peaks = _exciting(net, fingerprint(net), ds, ds.md5, searched)
         st.html(activations_html(net, image28, ds.x_test, ds.y_test, tops, peaks))
         st.caption(
             "Each hidden unit computes one number from the image; the bars are this image's largest, and 'of its "
-            "max' compares each with the most any test image gets out of that unit. What a unit responds to shows in "
-            f"the {TOP_IMAGES} of the {len(ds.y_test):,} test images that drive it hardest."
+            "max' compares each with the most any of the test images searched gets out of that unit. What a unit "
+            f"responds to shows in the {TOP_IMAGES} of {searched:,} test images that drive it hardest."
         )

@@ -151,7 +151,7 @@ def test_the_start_of_a_model_comes_from_its_settings_when_they_fit():
 def test_activations_html_lists_the_strongest_units_and_their_most_exciting_test_images():
     net = MLP([784, 32, 16, 10], ["relu", "sigmoid"], rng=np.random.default_rng(0))
     image = DS.x_test[3].reshape(28, 28)
-    tops, peaks = inside._exciting.__wrapped__(net, "md5", DS, DS.md5)
+    tops, peaks = inside._exciting.__wrapped__(net, "md5", DS, DS.md5, len(DS.y_test))
     html = inside.activations_html(net, image, DS.x_test, DS.y_test, tops, peaks)
     acts = layer_activations(net, image.reshape(1, -1))
     for j, h in enumerate(acts, 1):
@@ -171,6 +171,11 @@ def test_activations_html_lists_the_strongest_units_and_their_most_exciting_test
     peak = layer_activations(net, DS.x_test)[1][:, u2].max()
     assert f"· {inside.share(acts[1][0][u2] / peak)} of its max" in unescape(html)
     assert "active (above 0)" in html  # relu layer
+    few, _ = inside._exciting.__wrapped__(net, "md5", DS, DS.md5, 50)  # a sample: 5 of each class
+    sample = probe_indices(DS.y_test, 50)
+    assert set(few[0].ravel()) <= set(sample.tolist())
+    sample_acts = layer_activations(net, DS.x_test[sample])[0][:, u]
+    np.testing.assert_array_equal(few[0][u], sample[np.argsort(-sample_acts, kind="stable")[: inside.TOP_IMAGES]])
     bare = inside.activations_html(net, image)  # no dataset: bars only
     assert "data-exciting" not in bare and "data-unit" in bare
 
@@ -222,12 +227,18 @@ def predict_panel(net, ds):
     inside.activation_panel(net, ds.x_test[1], ds)  # twice on one page, as in Predict's tabs
 
 
-def test_predict_panel_works_in_several_tabs_at_once():
-    net = MLP([784, 16, 10], ["relu"])
-    at = AppTest.from_function(predict_panel, args=(net, DS)).run()
+def test_predict_panel_works_in_several_tabs_at_once_and_searches_fewer_images_for_the_live_model():
+    ds = dataset(n_test=1500)
+    live = MLP([784, 16, 10], ["relu"])  # a snapshot of a run still training: no record yet
+    at = AppTest.from_function(predict_panel, args=(live, ds)).run()
     assert not at.exception
     assert [e.label for e in at.expander] == [inside.PREDICT_TITLE] * 2
     assert all(f'aria-label="{inside.ACTIVATIONS_LABEL}"' in h.proto.body for h in at.get("html"))
+    assert f"of {inside.LIVE_SEARCH:,} test images" in at.caption[0].value
+    finished = live.copy()
+    finished.meta = {"config": {"hidden": [16]}}
+    at = AppTest.from_function(predict_panel, args=(finished, ds)).run()
+    assert "of 1,500 test images" in at.caption[0].value
 
 
 def explore_panel(net, ds):
