@@ -78,7 +78,7 @@ class Adam:
         # correction are folded into one step size and epsilon (Kingma & Ba, sec. 2).
         self.m *= b1
         self.m += grads
-        np.multiply(grads, grads, out=tmp)
+        np.square(grads, out=tmp)  # a unary pass: lighter than multiply(grads, grads)
         self.v *= b2
         self.v += tmp
         # Python floats, not np.float64: a float64 scalar would turn the float32 passes below into
