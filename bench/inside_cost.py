@@ -2,8 +2,8 @@
 
 Trains the fast preset's network (shortened to ``--epochs`` per run) with the real ``Trainer``,
 alternating runs without readings and runs that take one the way the app's training worker does
-(``ui.jobs.train_task``: every ``--every`` seconds and at every epoch end, on the same probe batch
-of 512 training images). Prints the median seconds per epoch of each kind, their ratio, and the
+(``ui.jobs.train_task``: every ``--every`` seconds and when the run ends, on the same probe batch of
+512 training images). Prints the median seconds per epoch of each kind, their ratio, and the
 median time of one reading. The machine may be shared: compare figures within one run only.
 
     python bench/inside_cost.py --data-dir DIR [--runs 4] [--epochs 3] [--every 2]
@@ -38,7 +38,7 @@ def one_run(cfg, ds, readings: bool, every: float) -> tuple[float, float, list[f
     started, cpu = time.perf_counter(), time.process_time()
     for p in trainer.iter_run():
         now = time.monotonic()
-        if readings and (now - last >= every or p.event != "batch"):
+        if readings and (now - last >= every or p.event not in ("batch", "epoch")):
             t = time.process_time()
             history.add(trainer.seen / trainer.n, measure(trainer.net, px, py))
             costs.append(time.process_time() - t)
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     reading = statistics.median(costs)
     print(
         f"fast preset, {args.epochs} epochs per run, {args.runs} runs of each, readings every {args.every:g} s and at "
-        f"epoch ends ({per_epoch:.1f} per epoch). Median s/epoch: {med[False][0]:.3f} without, {med[True][0]:.3f} "
+        f"the end ({per_epoch:.1f} per epoch). Median s/epoch: {med[False][0]:.3f} without, {med[True][0]:.3f} "
         f"with (ratio {med[True][0] / med[False][0]:.3f}); CPU s/epoch: {med[False][1]:.3f} without, "
         f"{med[True][1]:.3f} with (ratio {med[True][1] / med[False][1]:.3f}). One reading: median "
         f"{1000 * reading:.1f} CPU ms ({1000 * min(costs):.1f}-{1000 * max(costs):.1f}), "

@@ -105,14 +105,16 @@ def train_task(key: str, cfg: TrainConfig, source: Dataset | str | None, trainer
     inside = trainer.inside = getattr(trainer, "inside", None) or DiagnosticsHistory()
     probe = probe_indices(ds.y_train)
     probe_x, probe_y = ds.x_train[probe], ds.y_train[probe]
-    last_status = last_weights = 0.0
+    last_status = last_weights = last_reading = 0.0
     for p in trainer.iter_run():
         now = time.monotonic()
         if now - last_weights >= SNAPSHOT_EVERY or p.event != "batch":
             weights.set(trainer.snapshot())  # before the status that counts it
-            inside.add(trainer.seen / trainer.n, measure(trainer.net, probe_x, probe_y))
             snapshots += 1
             last_weights = now
+        if now - last_reading >= SNAPSHOT_EVERY or p.event not in ("batch", "epoch"):  # not every short epoch
+            inside.add(trainer.seen / trainer.n, measure(trainer.net, probe_x, probe_y))
+            last_reading = now
         if now - last_status >= STATUS_EVERY or p.event != "batch":
             report(trainer.status, p)
             last_status = now
