@@ -8,7 +8,7 @@ from model.datasets.fashion_mnist import load_fashion_mnist
 from model.nn.losses import cross_entropy
 from model.nn.network import MLP
 from model.training import diagnostics as d
-from model.training.config import TrainConfig
+from model.training.config import PRESETS, TrainConfig
 from model.training.trainer import Trainer
 from tests.conftest import HAVE_REAL_DATA, REAL_DATA
 
@@ -217,17 +217,8 @@ def real_ds():
     return load_fashion_mnist(REAL_DATA, download=False)
 
 
-STALLING = TrainConfig(  # sigmoid, weights 0.01 * N(0, 1), plain SGD with a small rate
-    hidden=[128, 128, 128],
-    activation="sigmoid",
-    init="normal",
-    optimizer="sgd",
-    lr=0.01,
-    schedule="constant",
-    dropout=0.0,
-    epochs=1,
-    train_subset=20000,
-)
+# The app's stalling preset (three sigmoid layers, weights 0.01 * N(0, 1), SGD at 0.1), shortened.
+STALLING = TrainConfig.from_dict({**PRESETS["stall_deep_sigmoid"].to_dict(), "epochs": 1, "train_subset": 20000})
 
 
 @pytest.mark.slow

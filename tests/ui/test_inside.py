@@ -261,6 +261,8 @@ def test_explore_panel_reads_a_model_on_test_images():
     assert list(table["dead units"])[:2] == [inside.share(v) for v in expected.dead]
     np.testing.assert_allclose(table["gradient norm"], expected.grad_norms)
     assert "Gradients reach the first layer" in " ".join(m.value for m in at.markdown)
+    linear = AppTest.from_function(explore_panel, args=(MLP([784, 10], []), DS)).run()  # no hidden layer
+    assert not linear.exception and list(linear.dataframe[0].value["layer"]) == ["output"]
 
 
 # ----- readings from a training worker (the embedded Dask cluster) -------------------------------
