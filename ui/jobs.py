@@ -155,6 +155,7 @@ class TrainingJob:
         self.progress: Progress | None = None
         self.history: dict = {}
         self.warnings: list[str] = []
+        self.inside: dict = {}  # readings inside the network over the run (ui.inside), once it reports
         self.per_epoch = 0  # training images per epoch, known once the run reports
         self.worker_pid = 0  # the worker process training it, once it reports
         self.result: tuple[MLP, Evaluation] | None = None
