@@ -6,24 +6,25 @@ import numpy as np
 
 
 def _by_class(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Log-probabilities, exp of the max-shifted logits and their sums, laid out by class.
+    """The max-shifted logits, their exponentials and the exponentials' sums, laid out by class.
 
-    Returns (logp (k, n), e (k, n), s (n,)) for logits (n, k): a copy in float32 or wider, never
-    the input. With few classes, NumPy reduces a row of 10 values slowly (its per-row setup
-    dominates); reducing over the first axis of a (k, n) array is k - 1 element-wise passes
-    over contiguous rows, several times faster for a training batch. ``e / s`` is the softmax.
+    Returns (t (k, n), e (k, n), s (n,)) for logits (n, k): a copy in float32 or wider, never the
+    input; the log-probabilities are t - log(s) and the softmax e / s. With few classes, NumPy
+    reduces a row of 10 values slowly (its per-row setup dominates); reducing over the first
+    axis of a (k, n) array is k - 1 element-wise passes over contiguous rows, several times
+    faster for a training batch.
     """
     t = np.array(logits.T, dtype=np.result_type(logits, np.float32), order="C")
     t -= t.max(axis=0)
     e = np.exp(t)
-    s = e.sum(axis=0)
-    t -= np.log(s)
-    return t, e, s
+    return t, e, e.sum(axis=0)
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise log-probabilities, shape (n, classes), via the max-shifted log-sum-exp."""
-    return _by_class(logits)[0].T
+    t, _, s = _by_class(logits)
+    t -= np.log(s)
+    return t.T
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -51,11 +52,13 @@ def cross_entropy(logits: np.ndarray, y: np.ndarray, label_smoothing: float = 0.
     With label smoothing eps the target is (1 - eps) * one_hot + eps / k.
     """
     n, k = logits.shape
-    logp, grad, sums = _by_class(logits)
+    shifted, grad, sums = _by_class(logits)
+    log_sums = np.log(sums)
     rows = np.arange(n)
-    nll = -logp[y, rows]
+    nll = log_sums - shifted[y, rows]  # -log p[y], exactly -(shifted - log_sums)[y]
     if label_smoothing:
-        nll = (1 - label_smoothing) * nll - label_smoothing * (np.add.reduce(logp, axis=0) / k)
+        shifted -= log_sums  # all the log-probabilities
+        nll = (1 - label_smoothing) * nll - label_smoothing * (np.add.reduce(shifted, axis=0) / k)
     grad /= sums  # the softmax, from the exponentials already taken
     if label_smoothing:
         grad -= label_smoothing / k
