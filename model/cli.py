@@ -311,10 +311,12 @@ def _count(n: int, noun: str, plural: str = "") -> str:
 
 
 def _about(seconds: float) -> str:
-    """An estimated duration: 'under 1 s', 'about 25 s', or m:ss from 100 s on ('about 5:17 (m:ss)')."""
+    """An estimated duration: 'under 1 s', 'about 25 s', 'about 5:17 (m:ss)', 'about 1:09:23 (h:mm:ss)'."""
     if seconds < 1:
         return "under 1 s"
-    return f"about {seconds:.0f} s" if seconds < 100 else f"about {format_duration(seconds)} (m:ss)"
+    if seconds < 100:
+        return f"about {seconds:.0f} s"
+    return f"about {format_duration(seconds)} ({'h:mm:ss' if seconds >= 3599.5 else 'm:ss'})"
 
 
 def _out(line: str = "") -> None:

@@ -17,9 +17,10 @@ from model.datasets.spec import N_CLASSES, N_PIXELS
 from model.training.config import TrainConfig
 from model.training.trainer import Trainer
 
-PROBE_SECONDS = 0.15  # timed training steps (at least MIN_TIMED_STEPS), after the warm-up
+PROBE_SECONDS = 0.25  # timed training steps (at least MIN_TIMED_STEPS), after the warm-up
+SPIKE = 5.0  # a timed step counts as at most this many times the median step (a rare long pause)
 WARMUP_STEPS, WARMUP_SECONDS = 3, 0.05  # whichever comes first, after the first step
-MIN_TIMED_STEPS, MAX_TIMED_STEPS = 2, 400
+MIN_TIMED_STEPS, MAX_TIMED_STEPS = 3, 400
 MAX_PROBE_BATCH = 1024  # larger batches are timed at this size and scaled per example
 MAX_PROBE_PARAMS = 4_000_000  # larger networks are timed narrower and scaled by their weight count
 PROBE_FLOPS = 4e8  # rough multiply-adds per probe step: keeps one step of a wide network short
@@ -69,8 +70,11 @@ def probe_seconds_per_example(cfg: TrainConfig) -> tuple[float, float]:
     """(training, validation) seconds per image for ``cfg``'s network on this machine, now.
 
     Training: a real ``Trainer`` on random pixels, a few warm-up steps, then about
-    ``PROBE_SECONDS`` of steps timed (forward, backward, update, dropout, batch gathering and
-    the loop's own work). Validation: one timed forward pass of up to 2048 images.
+    ``PROBE_SECONDS`` of steps timed one by one (forward, backward, update, dropout, batch
+    gathering and the loop's own work). Their mean, because on a shared machine many steps
+    are slowed by other processes and a whole run is too; but one rare long pause counts as
+    ``SPIKE`` median steps at most. Validation: a forward pass of up to 2048 images, after
+    one to warm up.
     """
     probe, factor = _probe_config(cfg)
     rng = np.random.default_rng(0)
@@ -78,20 +82,26 @@ def probe_seconds_per_example(cfg: TrainConfig) -> tuple[float, float]:
     x = rng.integers(0, 256, (rows, N_PIXELS), dtype=np.uint8)
     y = np.arange(rows) % N_CLASSES
     trainer = Trainer(probe, x, y)
-    began = time.perf_counter()
-    started, seen_at, step_at = 0.0, -1, 0
-    for report in trainer.iter_run(report_every=1):
+    began = last = time.perf_counter()
+    started, seen = 0.0, trainer.seen
+    durations, images = [], 0  # of the timed steps
+    for report in trainer.iter_run(report_every=1):  # one report per step
         if report.event not in ("batch", "epoch"):
             break
         now = time.perf_counter()
-        if seen_at < 0:
-            if trainer.step >= WARMUP_STEPS or (trainer.step > 1 and now - began >= WARMUP_SECONDS):
-                started, seen_at, step_at = now, trainer.seen, trainer.step
-        elif trainer.step - step_at >= MAX_TIMED_STEPS or (
-            now - started >= PROBE_SECONDS and trainer.step - step_at >= MIN_TIMED_STEPS
-        ):
-            break
-    train = (time.perf_counter() - started) / max(trainer.seen - seen_at, 1) * factor
+        if started:
+            durations.append(now - last)
+            images += trainer.seen - seen
+            done = len(durations) >= MAX_TIMED_STEPS or (
+                now - started >= PROBE_SECONDS and len(durations) >= MIN_TIMED_STEPS
+            )
+            if done:
+                break
+        elif trainer.step >= WARMUP_STEPS or (trainer.step > 1 and now - began >= WARMUP_SECONDS):
+            started = now
+        last, seen = now, trainer.seen
+    steps = np.array(durations)
+    train = float(np.minimum(steps, SPIKE * np.median(steps)).sum()) / max(images, 1) * factor
     chunk = trainer.x_train[:2048]
     trainer.net.forward(chunk)  # warm-up
     t0 = time.perf_counter()
