@@ -23,7 +23,16 @@ from model.datasets.images import upscale_for_display
 from model.nn.network import MLP
 from model.text import format_probability
 from model.training.evaluation import Evaluation, confident_mistakes
-from ui.live_chart import BATCH_SERIES, SERIES_COLORS, Series, curve_series, finite_points, loss_axis_values, y_range
+from ui.live_chart import (
+    BATCH_SERIES,
+    CHART_HEIGHT,
+    SERIES_COLORS,
+    Axis,
+    Series,
+    curve_axes,
+    curve_series,
+    finite_points,
+)
 
 SIDE = 28
 # Ten well-separated colours (matplotlib's tab10), one per class, shared by every chart.
@@ -51,18 +60,45 @@ def most_confused_pair(confusion: np.ndarray) -> tuple[int, int]:
     return int(true), int(pred)
 
 
+COLOR_SCALE_NOTE = "square-root colour scale, so small mix-ups still show"
+CONFUSION_CAPTION = (
+    "Read it by row: each row is one true class, split over what the model said. The diagonal holds the correct "
+    "answers (the darkest blue); any other blue cell is a mix-up, and the darker it is, the more images of its "
+    f"row's class were taken for its column's class. Colours follow a {COLOR_SCALE_NOTE} (see the colour bar)."
+)
+
+
+def sqrt_ticks(top: float, share: bool) -> list[float]:
+    """Round colour-bar ticks from 0 to ``top``, spread evenly along a square-root scale.
+
+    Shares (0-1) get 0, 1%, 5%, 10%, 25%, 50%, 100%; counts get 0 and 1-2.5-5 steps. Ticks closer
+    than 9% of the bar to the one before are left out, so labels never overlap.
+    """
+    if share:
+        candidates = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0]
+    else:
+        candidates = [m * 10**k for k in range(0, 7) for m in (1, 2.5, 5)]
+    ticks, last = [0.0], 0.0
+    for v in candidates:
+        pos = (v / top) ** 0.5 if top > 0 else 1.0
+        if v <= top * (1 + 1e-9) and pos - last >= 0.09:
+            ticks.append(v)
+            last = pos
+    return ticks
+
+
 def confusion_figure(confusion: np.ndarray, normalized: bool = False, classes=CLASS_NAMES) -> Figure:
     """Heatmap of a (k, k) confusion matrix (rows = true class), every cell annotated.
 
-    ``normalized`` rescales each row to sum to 1 (the share of that class predicted as each class);
-    the colour scale is the same either way, so the off-diagonal mistakes stand out.
+    ``normalized`` rescales each row to sum to 1 (the share of that class predicted as each class).
+    White to dark blue: the more images, the darker. The colour follows the square root of the value
+    (said on the colour bar), so the small off-diagonal mistakes are not lost in the white.
     """
     counts = np.asarray(confusion, dtype=float)
     k = len(classes)
     values = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1) if normalized else counts
     fig = Figure(figsize=(7.2, 6.2), layout="constrained")
     ax = fig.add_subplot()
-    # A square-root-like gamma lifts small mistakes out of the white so they stay visible.
     top = max(float(values.max()), 1e-9)
     im = ax.imshow(values, cmap="Blues", norm=PowerNorm(gamma=0.5, vmin=0, vmax=top), interpolation="nearest")
     ax.set_xticks(range(k), classes, rotation=40, ha="right", rotation_mode="anchor")
@@ -86,11 +122,13 @@ def confusion_figure(confusion: np.ndarray, normalized: bool = False, classes=CL
                 text = f"{int(v)}"
             dark = im.norm(v) > 0.55
             ax.text(j, i, text, ha="center", va="center", fontsize=8.5, color="white" if dark else "#222222")
-    cbar = fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02)
-    cbar.ax.tick_params(labelsize=8)
+    cbar = fig.colorbar(im, ax=ax, shrink=0.8, pad=0.02, ticks=sqrt_ticks(top, normalized))
+    cbar.ax.tick_params(labelsize=10)
     if normalized:
         cbar.formatter = PercentFormatter(xmax=1, decimals=0)
         cbar.update_ticks()
+    what = "share of the row" if normalized else "test images"
+    cbar.set_label(f"{what} ({COLOR_SCALE_NOTE})", fontsize=10)
     return fig
 
 
@@ -99,6 +137,20 @@ def report_frame(rows: list[dict]) -> pd.DataFrame:
     """The per-class precision/recall/F1/support rows as a table indexed by class."""
     df = pd.DataFrame(rows, columns=["class", "precision", "recall", "f1", "support"])
     return df.set_index("class")
+
+
+SCORE_FORMAT = "%.3f"  # the one rule for scores in tables (precision, recall, F1): three decimals, always shown
+
+
+def report_columns() -> dict:
+    """Column settings of a per-class report table: scores with three decimals, support as a count.
+
+    Every table of scores (Train's results, Metrics' report, Explore's runs) writes a score the same
+    way, so 0.980 never sits beside 0.845 as "0.98".
+    """
+    score = {c: st.column_config.NumberColumn(c, format=SCORE_FORMAT) for c in ("precision", "recall", "f1")}
+    support = st.column_config.NumberColumn("support", format="%d", help="Test images of this class.")
+    return {**score, "support": support}
 
 
 def per_class_accuracy_chart(accuracy: np.ndarray, overall: float | None = None, classes=CLASS_NAMES) -> alt.Chart:
@@ -170,18 +222,19 @@ def sample_indices(y: np.ndarray, per_class: int = 8, seed: int = 0, n_classes: 
 
 
 def sample_grid_figure(x: np.ndarray, indices: np.ndarray, classes=CLASS_NAMES) -> Figure:
-    """One row of example images per class, class names on the left, on a single canvas."""
+    """One row of example images per class, class names on the left, on a single canvas.
+
+    Light garments on black, as the dataset stores them and as Predict and Metrics show them;
+    a white 2-pixel gap separates the tiles.
+    """
     rows, cols = indices.shape
     gap = 2
     canvas = np.full((rows * (SIDE + gap) - gap, cols * (SIDE + gap) - gap), 255, dtype=np.uint8)
     for r in range(rows):
         for c in range(cols):
             i = indices[r, c]
-            if i >= 0:
-                # Negated: dark clothes on white read like a catalogue and separate the tiles.
-                canvas[r * (SIDE + gap) : r * (SIDE + gap) + SIDE, c * (SIDE + gap) : c * (SIDE + gap) + SIDE] = (
-                    255 - np.asarray(x[i]).reshape(SIDE, SIDE)
-                )
+            top, left = r * (SIDE + gap), c * (SIDE + gap)
+            canvas[top : top + SIDE, left : left + SIDE] = np.asarray(x[i]).reshape(SIDE, SIDE) if i >= 0 else 0
     fig = Figure(figsize=(0.75 * cols + 1.4, 0.75 * rows), layout="constrained")
     ax = fig.add_subplot()
     ax.imshow(canvas, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
@@ -262,6 +315,45 @@ def weights_figure(W1: np.ndarray, n_units: int = 64, cols: int = 8, per_unit: b
     cbar.set_label("weight, scaled per unit" if per_unit else "weight", fontsize=9)
     cbar.ax.tick_params(labelsize=8)
     return fig
+
+
+def weights_caption(net: MLP) -> str:
+    """What the first-layer tiles of this model really look like, and why (for Explore's caption).
+
+    Trained tiles are mostly speckle with faint blobs and strokes, not garment pictures: each of
+    many units keeps much of its random start and learns only a small piece of a pattern. Standardized
+    inputs and input dropout, when the model used them, spread the weights further; both are named.
+    """
+    if len(net.sizes) == 2:
+        return (
+            "Each tile is one class's template: its 784 weights as a 28x28 picture, red pixels speaking for the "
+            "class and blue ones against it. With no hidden layer, these ten templates are the whole model."
+        )
+    units = net.sizes[1]
+    meta = net.meta if isinstance(net.meta, dict) else {}
+    cfg = meta.get("config") if isinstance(meta.get("config"), dict) else {}  # an imported file's meta may be odd
+    why = [
+        f"each of the {units:,} units keeps much of its random start (the speckle) and learns only a small piece "
+        "of a pattern, shared out with the others"
+    ]
+    if net.preprocessor.kind == "standardize":
+        why.append(
+            "the inputs were standardized, so rarely lit pixels near the border count as much as the bright "
+            "centre and the whole tile is busy"
+        )
+    dropout = cfg.get("input_dropout")
+    if isinstance(dropout, (int, float)) and dropout > 0:
+        why.append(
+            f"input dropout hid {dropout:.0%} of the pixels at random in every step, so no unit can rely on a few "
+            "pixels and each spreads its weights over many"
+        )
+    reasons = "; ".join(why)
+    return (
+        "Each tile is one hidden unit's 784 input weights drawn as a 28x28 picture: red pixels push the unit on, "
+        "blue ones push it off. Expect mostly speckle with faint blobs and strokes, not pictures of garments: "
+        f"{reasons}. A few units show clearer shapes (a bar, an outline); a network with fewer units "
+        "(try 32 on Train) shows more of them."
+    )
 
 
 # ----- hidden-layer projection ----------------------------------------------------------
@@ -390,43 +482,58 @@ def curve_frames(series: tuple[list[Series], list[Series]]) -> tuple[pd.DataFram
 def _series_color(frame: pd.DataFrame) -> alt.Color:
     names = [n for n in SERIES_COLORS if n in set(frame["series"])]
     scale = alt.Scale(domain=names, range=[SERIES_COLORS[n] for n in names])
-    return alt.Color("series:N", title=None, scale=scale, legend=alt.Legend(orient="bottom", direction="horizontal"))
+    legend = alt.Legend(orient="bottom", direction="horizontal", symbolType="stroke", symbolStrokeWidth=3)
+    return alt.Color("series:N", title=None, scale=scale, legend=legend)
+
+
+def vega_axis(axis: Axis, title: str | None) -> tuple[alt.Scale, alt.Axis]:
+    """The scale and axis of a ``live_chart.Axis`` for Altair: the live charts' limits and ticks."""
+    scale = alt.Scale(domain=[axis.lo, axis.hi], nice=False, zero=False)
+    return scale, alt.Axis(values=list(axis.ticks), format=axis.format, title=title, grid=True)
+
+
+def _curve_chart(chart: alt.LayerChart, title: str) -> alt.LayerChart:
+    """A learning-curve chart laid out like the live one: its title left above, no y title (the title says it)."""
+    return chart.properties(title=alt.TitleParams(title, anchor="start", fontSize=14))
 
 
 def learning_curves(history: dict, per_epoch: int | None = None) -> None:
-    """Loss and accuracy side by side, interactive; the live view's lines, names and colours.
+    """Loss and accuracy side by side, interactive; the live view's lines, names, colours and axes.
 
     ``per_epoch`` (training images per epoch) adds the smoothed per-batch loss to the loss chart.
+    Both charts share one x range; both are ``CHART_HEIGHT`` px with the legend below, as live.
     """
     loss_series, acc_series = curve_series(history, per_epoch)
     loss, acc = curve_frames((loss_series, acc_series))
     if loss.empty and acc.empty:
         st.caption("No finished epoch yet.")
         return
-    x = alt.X("epoch:Q", title="epoch", axis=alt.Axis(format="d", tickMinStep=1))
-    values = loss_axis_values(loss_series) if per_epoch else None
-    y_scale = alt.Scale(domain=list(y_range(values, False))) if values else alt.Scale(zero=False)
+    x_axis, loss_y, acc_y = curve_axes(loss_series, acc_series)
+    x_scale, x_ax = vega_axis(x_axis, "epoch")
+    x = alt.X("epoch:Q", scale=x_scale, axis=x_ax)
+    y_scale, y_ax = vega_axis(loss_y, None)
     tooltip = ["series:N", alt.Tooltip("epoch:Q", format=".2f"), alt.Tooltip("value:Q", format=".4f")]
-    base = alt.Chart(loss).encode(x=x, y=alt.Y("value:Q", title="loss", scale=y_scale), color=_series_color(loss))
+    base = alt.Chart(loss).encode(x=x, y=alt.Y("value:Q", scale=y_scale, axis=y_ax), color=_series_color(loss))
     loss_chart = alt.layer(
-        base.transform_filter(alt.datum.series == BATCH_SERIES).mark_line(strokeWidth=1, clip=True),
+        base.transform_filter(alt.datum.series == BATCH_SERIES).mark_line(strokeWidth=1.5, clip=True),
         base.transform_filter(alt.datum.series != BATCH_SERIES).mark_line(point=True, clip=True),
     ).encode(tooltip=tooltip)
     left, right = st.columns(2)
-    left.altair_chart(loss_chart.properties(title="Loss"), width="stretch", height=300)
+    left.altair_chart(_curve_chart(loss_chart, "Loss"), width="stretch", height=CHART_HEIGHT)
     if acc.empty:  # stopped inside the first epoch: only the per-batch loss exists
         right.caption("Accuracy is measured at the end of each epoch; no epoch finished.")
         return
+    y_scale, y_ax = vega_axis(acc_y, None)
     # A layer too, though a single one: Vega lays out layered charts a little differently, and the
     # two plots should line up side by side.
     acc_chart = alt.layer(
         alt.Chart(acc)
-        .mark_line(point=True)
+        .mark_line(point=True, clip=True)
         .encode(
             x=x,
-            y=alt.Y("value:Q", title="accuracy", scale=alt.Scale(zero=False), axis=alt.Axis(format="%")),
+            y=alt.Y("value:Q", scale=y_scale, axis=y_ax),
             color=_series_color(acc),
             tooltip=["series:N", "epoch:Q", alt.Tooltip("value:Q", format=".2%")],
         )
     )
-    right.altair_chart(acc_chart.properties(title="Accuracy"), width="stretch", height=300)
+    right.altair_chart(_curve_chart(acc_chart, "Accuracy"), width="stretch", height=CHART_HEIGHT)

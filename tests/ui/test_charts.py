@@ -102,6 +102,32 @@ def test_confusion_figure_handles_an_empty_row():
     assert fig.axes[0].texts[33].get_text() == "0"
 
 
+@pytest.mark.parametrize("normalized", [False, True])
+def test_confusion_colour_bar_says_its_scale_with_readable_round_ticks(normalized):
+    fig = plots.confusion_figure(confusion_matrix(), normalized=normalized)
+    bar = fig.axes[1]
+    assert "square-root" in bar.get_ylabel()  # the scale is not linear: the bar says so
+    labels = [t for t in bar.get_yticklabels() if t.get_text()]
+    assert len(labels) >= 4 and all(t.get_fontsize() >= 10 for t in labels)
+    assert all(t.get_fontsize() >= 10 for t in fig.axes[0].get_yticklabels())  # as large as the class names
+    ticks = bar.get_yticks()
+    if normalized:
+        assert [t.get_text() for t in labels][:4] == ["0%", "1%", "5%", "10%"]
+    else:
+        assert list(ticks[:4]) == [0, 1, 5, 10] and ticks.max() <= 90
+
+
+def test_confusion_caption_matches_the_colours():
+    """White to dark blue: more images is darker, so mix-ups are the darker cells off the diagonal."""
+    fig = plots.confusion_figure(confusion_matrix())
+    im = fig.axes[0].images[0]
+    rgba = im.cmap(im.norm(np.array([0.0, 5.0, 40.0, 90.0])))
+    lightness = rgba[:, :3].mean(axis=1)
+    assert list(lightness) == sorted(lightness, reverse=True)  # 0 lightest, ..., the diagonal's 90 darkest
+    caption = plots.CONFUSION_CAPTION
+    assert "darker" in caption and "bright" not in caption and "square-root" in caption
+
+
 # ----------------------------------------------------------------------------- tables and bars
 def test_report_frame_keeps_every_row_indexed_by_class():
     rng = np.random.default_rng(0)
@@ -184,6 +210,25 @@ def test_sample_grid_figure_names_each_row():
     assert ax.images[0].get_array().shape == (10 * 30 - 2, 8 * 30 - 2)
 
 
+def test_sample_grid_draws_garments_light_on_black_like_the_dataset():
+    y = np.repeat(np.arange(10), 10)
+    x = np.zeros((100, 784), dtype=np.uint8)
+    x[:, 300:400] = 220  # a light band on black, as Fashion-MNIST stores a garment
+    fig = plots.sample_grid_figure(x, plots.sample_indices(y, per_class=8))
+    canvas = fig.axes[0].images[0].get_array()
+    tile = np.asarray(canvas[:28, :28])
+    assert np.array_equal(tile, x[0].reshape(28, 28))  # as stored, not negated
+    assert tile[0, 0] == 0 and canvas[28, 0] == 255  # black background, white gaps between tiles
+
+
+def test_report_columns_write_every_score_with_three_decimals():
+    cols = plots.report_columns()
+    assert {name: cols[name]["type_config"]["format"] for name in ("precision", "recall", "f1")} == dict.fromkeys(
+        ("precision", "recall", "f1"), "%.3f"
+    )
+    assert cols["support"]["type_config"]["format"] == "%d"
+
+
 def test_class_counts_and_chart():
     counts = plots.class_counts(np.repeat(np.arange(10), 6), np.arange(10))
     assert counts.groupby("split")["images"].sum().to_dict() == {"test": 10, "train": 60}
@@ -218,6 +263,18 @@ def test_weights_figure_is_centred_at_zero_with_a_diverging_map():
     assert lo == -hi and hi > 0
     assert im.get_cmap().name.startswith("RdBu")
     assert len(fig.axes) == 2  # the image and its colour bar
+
+
+def test_weights_caption_says_what_the_tiles_show_and_why(shipped_model):
+    text = plots.weights_caption(shipped_model)
+    assert "speckle" in text and "not pictures of garments" in text
+    assert "standardized" in text and "input dropout hid 10%" in text  # the shipped model's own settings
+    assert "outlines and edges" not in text
+    plain = small_net((16,))
+    plain.meta = {"config": {"input_dropout": 0.0}}
+    text = plots.weights_caption(plain)
+    assert "standardized" not in text and "input dropout" not in text and "16 units" in text
+    assert "template" in plots.weights_caption(MLP([784, 10], []))
 
 
 # ----------------------------------------------------------------------------- projection

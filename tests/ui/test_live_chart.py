@@ -1,4 +1,4 @@
-"""The live training view's SVG charts (model/live_chart.py)."""
+"""The live training view's charts and the small SVG charts (ui/live_chart.py)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,18 @@ import math
 import re
 
 from ui.live_chart import (
+    CHART_HEIGHT,
     HEIGHT,
+    VIEW,
     WIDTH,
     Series,
     curve_series,
+    epoch_axis,
     finite_points,
     live_curves_html,
     loss_axis_values,
     svg_chart,
-    y_range,
+    value_axis,
 )
 
 
@@ -56,23 +59,73 @@ def test_percent_axis_labels():
     assert len(labels) == 5 and all(label.endswith("%") for label in labels)
 
 
+HISTORY = {
+    "epoch": [1, 2],
+    "train_loss": [0.9, 0.6],
+    "val_loss": [0.8, 0.65],
+    "train_acc": [0.7, 0.8],
+    "val_acc": [0.72, 0.79],
+    "batch_seen": [100, 500, 1000, 1500, 2000, 2400],  # the run is 0.4 epochs into its third epoch
+    "batch_loss": [2.0, 1.2, 0.9, 0.7, 0.62, 0.6],
+}
+
+
+def charts_of(html: str) -> dict[str, str]:
+    """The live HTML's charts by title (their data-chart attribute)."""
+    parts = re.split(r'(?=<div data-chart=")', html)
+    return {re.match(r'<div data-chart="([^"]+)"', p).group(1): p for p in parts if p.startswith("<div data-chart")}
+
+
+def svg_of(chart: str) -> str:
+    (data,) = re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', chart)
+    return base64.b64decode(data).decode()
+
+
+def tick_labels(chart: str, axis: str) -> list[str]:
+    return re.findall(rf'data-axis="{axis}"[^>]*>([^<]+)<', chart)
+
+
 def test_live_curves_html_has_both_charts_with_the_history():
-    history = {
-        "epoch": [1, 2],
-        "train_loss": [0.9, 0.6],
-        "val_loss": [0.8, 0.65],
-        "train_acc": [0.7, 0.8],
-        "val_acc": [0.72, 0.79],
-        "batch_seen": [100, 500, 1000, 1500],
-        "batch_loss": [2.0, 1.2, 0.9, 0.7],
-    }
-    html = live_curves_html(history, per_epoch=1000)
-    svgs = [base64.b64decode(d).decode() for d in re.findall(r'src="data:image/svg\+xml;base64,([^"]+)"', html)]
-    assert len(svgs) == 2 and "Loss" in svgs[0] and "Accuracy" in svgs[1]
-    smoothed, train, val = polylines(svgs[0])
-    assert len(smoothed) == 4 and len(train) == 2 and len(val) == 2
+    html = live_curves_html(HISTORY, per_epoch=1000)
+    charts = charts_of(html)
+    assert list(charts) == ["Loss", "Accuracy"]
+    smoothed, train, val = polylines(svg_of(charts["Loss"]))
+    assert len(smoothed) == 6 and len(train) == 2 and len(val) == 2
     assert math.isclose(smoothed[2][0], train[0][0], abs_tol=0.2)  # 1000 images seen = the end of epoch 1
     assert "<script" not in html
+
+
+def test_loss_and_accuracy_share_one_x_range():
+    """The per-batch loss runs ahead of the last finished epoch; the accuracy chart's x axis goes as far."""
+    charts = charts_of(live_curves_html(HISTORY, per_epoch=1000))
+    assert tick_labels(charts["Loss"], "x") == tick_labels(charts["Accuracy"], "x") == ["0", "1", "2"]
+    loss_train = polylines(svg_of(charts["Loss"]))[1]
+    acc_train = polylines(svg_of(charts["Accuracy"]))[0]
+    assert [x for x, _ in loss_train] == [x for x, _ in acc_train]  # epoch 1 and 2 at the same place in both
+    assert acc_train[-1][0] < VIEW * 0.9  # epoch 2 of 2.4 shown: room on the right, as in the loss chart
+
+
+def test_live_charts_have_whole_percent_ticks_a_fixed_height_and_the_legend_below():
+    charts = charts_of(live_curves_html(HISTORY, per_epoch=1000))
+    acc = tick_labels(charts["Accuracy"], "y")
+    assert acc and all(re.fullmatch(r"\d+%", label) for label in acc), acc
+    assert acc[0] == "70%" and acc[-1] == "80%"  # the values 70-80% with round limits
+    for title, chart in charts.items():
+        assert f"height:{CHART_HEIGHT}px" in chart
+        plot, legend = chart.index("<img"), chart.index(">train<")
+        assert plot < legend, f"{title}: the legend should come after (below) the plot"
+
+
+def test_value_axis_has_round_ticks_around_the_values():
+    acc = value_axis([0.853, 0.871, 0.902, 0.917], percent=True)
+    assert acc.lo <= 0.853 and acc.hi >= 0.917 and acc.hi <= 1.0
+    assert [acc.label(t) for t in acc.ticks] == ["84%", "86%", "88%", "90%", "92%"]
+    loss = value_axis([0.31, 0.29, 0.55], percent=False)
+    assert [loss.label(t) for t in loss.ticks] == ["0.2", "0.3", "0.4", "0.5", "0.6"]
+    assert (loss.lo, loss.hi) == (0.2, 0.6)
+    full = value_axis([1.0, 1.0], percent=True)
+    assert full.hi == 1.0 and full.lo < 1.0  # a flat 100% line gets room below, not above 100%
+    assert epoch_axis(30).ticks == (0, 5, 10, 15, 20, 25, 30) and epoch_axis(0.3).hi == 1.0
 
 
 def test_loss_axis_leaves_out_the_steep_first_half_epoch_once_an_epoch_is_done():
@@ -85,5 +138,5 @@ def test_loss_axis_leaves_out_the_steep_first_half_epoch_once_an_epoch_is_done()
         1.0,
         8.0,
     ]  # 9.0 came at 0.25 epochs
-    lo, hi = y_range([0.8, 1.0], percent=False)
-    assert lo < 0.8 and hi > 1.0 and hi - lo < 0.3  # a little room, not the whole range from zero
+    axis = value_axis([0.8, 1.0], percent=False)
+    assert axis.lo <= 0.8 and axis.hi >= 1.0 and axis.hi - axis.lo < 0.3  # round limits, not the whole range from zero

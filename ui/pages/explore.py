@@ -76,11 +76,7 @@ def first_layer(net: MLP) -> None:
         charts.weights_figure(W1, n_units=n, cols=8 if n <= 32 else 16, per_unit=per_unit),
         alt="First-layer weights drawn as images.",
     )
-    what = "class templates (this model has no hidden layer)" if len(net.sizes) == 2 else "hidden units"
-    st.caption(
-        f"Each tile is one of the {what}: red pixels excite it, blue ones inhibit it. Look for garment outlines and "
-        "edges; the speckled frame is border pixels that are always black, so their weights keep their random start."
-    )
+    st.caption(charts.weights_caption(net))
 
 
 @st.fragment  # its controls rerun only this region
@@ -133,7 +129,7 @@ def compare_runs(ds: Dataset) -> None:
         hide_index=True,
         column_config={
             **pct,
-            "macro F1": st.column_config.NumberColumn("macro F1", format="%.3f"),
+            "macro F1": st.column_config.NumberColumn("macro F1", format=charts.SCORE_FORMAT),
             "train seconds": st.column_config.NumberColumn("train seconds", format="%.0f s"),
             "parameters": st.column_config.NumberColumn("parameters", format="localized"),
         },

@@ -49,7 +49,7 @@ def confusion(ev: Evaluation) -> None:
         )
         fig = charts.confusion_figure(ev.confusion, normalized=view != "Counts")
         st.pyplot(fig, alt="Confusion matrix of the test set: true class by row, predicted class by column.")
-        st.caption("The diagonal holds the correct answers; bright cells off it are the classes the model mixes up.")
+        st.caption(charts.CONFUSION_CAPTION)
     with right:
         st.subheader("Accuracy per class")
         st.altair_chart(charts.per_class_accuracy_chart(ev.per_class_accuracy, ev.accuracy), width="stretch")
@@ -60,9 +60,7 @@ def report_table(ev: Evaluation) -> None:
     """Precision, recall and F1 per class, with a CSV download."""
     st.subheader("Precision, recall and F1 per class")
     df = charts.report_frame(ev.report)
-    score = {c: st.column_config.NumberColumn(c, format="%.3f") for c in ("precision", "recall", "f1")}
-    support = st.column_config.NumberColumn("support", format="%d", help="Test images of this class.")
-    st.dataframe(df, column_config={**score, "support": support}, height=35 * (len(df) + 1) + 3)
+    st.dataframe(df, column_config=charts.report_columns(), height=35 * (len(df) + 1) + 3)
     st.caption(
         "Precision: when the model says this class, how often it is right. Recall: how many of this class it finds. "
         "Macro avg weighs classes equally; weighted avg by their size."
