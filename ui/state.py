@@ -15,6 +15,8 @@ IMPORTED = "imported"  # file id of the last model file imported on Home
 PREDICT_RNG = "predict_rng"  # random generator for "random test image"
 PREDICT_TEST_INDEX = "predict_test_index"  # the test image shown on Predict's "Test image" tab
 EXPLORE_SEED = "explore_seed"  # which random sample grid Explore shows
+TRAIN_SETTINGS = "train_settings"  # the Train form's last valid settings (a TrainConfig dict), kept across pages
+SCROLL_TO_LIVE = "scroll_to_live"  # set by Start: the next run of the Train page brings its live view into sight
 
 # ----- keyed widgets (their value lives in session state under the key) ----------------
 HOME_MODEL = "home_model"  # the model pickers, one per page
@@ -28,9 +30,9 @@ METRICS_CM_VIEW = "metrics_cm_view"  # counts or shares in the confusion matrix
 METRICS_TRUE_PREFIX = "metrics_true_"  # + model fingerprint: the gallery's true class
 METRICS_PRED_PREFIX = "metrics_pred_"  # + model fingerprint: the gallery's predicted class
 CONFIG_PREFIX = "cfg_"  # Train form widgets: cfg_<TrainConfig field>
+START = "start_training"  # Train's Start button
 
 # ----- forms (their submit buttons' widget ids derive from these) ---------------------
-SETTINGS_FORM = "settings"  # Train's settings; its button is "FormSubmitter:settings-Start training"
 SAVE_FORM = "save"  # Train's "Save as"
 
 

@@ -30,13 +30,13 @@ from tests.conftest import REPO
 from tests.support.answers import answer_blocks, captions
 from tests.support.answers import shown_figures as metrics  # st.metric values and the Predict answer's figures
 from tests.support.synthetic import blocks, trousers
-from ui import models
+from ui import models, state
 from ui.predict_view import predict_image, read_upload
 
 TIMEOUT = 60
 HOME, TRAIN, PREDICT = "app.py", "ui/pages/train.py", "ui/pages/predict.py"
 DATA_PAGES = ("ui/pages/train.py", "ui/pages/metrics.py", "ui/pages/explore.py")
-START = "FormSubmitter:settings-Start training"
+START = state.START
 
 
 def page(path: str) -> AppTest:

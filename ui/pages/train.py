@@ -1,5 +1,6 @@
 """Train: pick settings (or a preset), train live in the background, then test, save or download."""
 
+import json
 from urllib.parse import urlencode
 
 import streamlit as st
@@ -11,6 +12,7 @@ from model.training.config import (
     CHOICES,
     HELP,
     PRESET_DESCRIPTIONS,
+    PRESET_LABELS,
     PRESETS,
     RANGES,
     TrainConfig,
@@ -18,12 +20,13 @@ from model.training.config import (
     parse_hidden,
     to_query,
 )
+from model.training.estimate import estimate_run_seconds
 from model.training.pipeline import cli_command
 from model.training.trainer import RunState
 from ui import charts, cluster, frame, inside, jobs, models, state
 from ui.jobs import TrainingJob
 from ui.live_chart import live_curves_html
-from ui.train_view import status_line
+from ui.train_view import estimate_text, inactive_reason, status_line
 
 INTRO = (
     "Choose how the network is built and trained, press Start, and watch its loss fall and accuracy rise epoch by epoch. "
@@ -47,12 +50,8 @@ GROUPS = {
     "Schedule": ["schedule", "warmup_epochs", "step_epochs", "gamma", "epochs", "batch_size"],
     "Data and stopping": ["val_fraction", "train_subset", "seed", "patience", "restore_best"],
 }
-PRESET_LABELS = {
-    "fast": "Fast (about 15 s, ~89.8%)",
-    "best": "Best recipe (the shipped model)",
-    "tutorial_gelu_10_fullbatch": "Tutorial: 10 GELU units, full batch",
-    "tutorial_sigmoid_128_lr1": "Tutorial: 128 sigmoid units, lr 1",
-}
+PRESETS_PER_ROW = 3
+ESTIMATE_NOTE = "estimates for this machine from a short speed test"
 RESULT_NOTES = {  # how a finished run's message is shown, by its state
     RunState.DONE: st.success,
     RunState.EARLY_STOP: st.success,
@@ -71,8 +70,13 @@ def apply(cfg: TrainConfig) -> None:
 
 
 def settings_from_link() -> None:
-    """On the first visit, fill the form from the shared link's settings (if any), saying what was changed."""
+    """Fill the form on arrival: with this session's last settings when coming back from another
+    page, else (first visit) from the shared link's settings, saying what was changed."""
     if state.config_key("seed") in st.session_state:
+        return
+    kept = st.session_state.get(state.TRAIN_SETTINGS)
+    if kept is not None:
+        apply(TrainConfig.from_dict(kept))
         return
     cfg, problems = from_query(st.query_params.to_dict())
     for key in ("lr", "gamma"):
@@ -84,31 +88,72 @@ def settings_from_link() -> None:
         st.warning(f"Link setting {problem}")
 
 
-def presets() -> None:
-    """One button per preset; a click fills the form."""
+@st.cache_data(show_spinner=False, max_entries=256)
+def run_estimate(settings: str, n_images: int) -> float:
+    """Seconds a run of these settings (TrainConfig as sorted JSON) takes here; once per server and settings."""
+    return estimate_run_seconds(TrainConfig.from_dict(json.loads(settings)), n_images)
+
+
+def estimate(cfg: TrainConfig, n_images: int) -> str:
+    """'about N s', the run's estimated duration on this machine."""
+    return estimate_text(run_estimate(json.dumps(cfg.to_dict(), sort_keys=True), n_images))
+
+
+def presets(n_images: int) -> None:
+    """One button per preset (a click fills the form), each with its estimated duration here."""
     st.write("**Presets**")
-    cols = st.columns(len(PRESETS))
-    for col, (name, cfg) in zip(cols, PRESETS.items()):
-        col.button(PRESET_LABELS[name], on_click=apply, args=(cfg,), width="stretch", help=PRESET_DESCRIPTIONS[name])
+    st.caption(f"Times are {ESTIMATE_NOTE}; they grow when the machine is busy.")
+    names = list(PRESETS)
+    with st.spinner("Timing the presets on this machine…"):
+        for row in range(0, len(names), PRESETS_PER_ROW):
+            for col, name in zip(st.columns(PRESETS_PER_ROW), names[row : row + PRESETS_PER_ROW]):
+                cfg = PRESETS[name]
+                col.button(
+                    PRESET_LABELS[name],  # no durations: those depend on the machine, see the caption
+                    on_click=apply,
+                    args=(cfg,),
+                    width="stretch",
+                    help=PRESET_DESCRIPTIONS.get(name, ""),
+                    key=f"preset_{name}",
+                )
+                col.caption(f"{cfg.epochs} epochs: {estimate(cfg, n_images)}")  # a run that stops early is shorter
 
 
-def widget(key: str, col) -> None:
-    """The form widget of one ``TrainConfig`` field, in a column."""
-    k, h = state.config_key(key), HELP[key]
+def widget(key: str, col, values: dict) -> None:
+    """The form widget of one ``TrainConfig`` field, in a column; greyed out, saying why, when the
+    other settings (``values``) make it do nothing."""
+    k = state.config_key(key)
+    reason = inactive_reason(key, values)
+    h = f"{reason}\n\n{HELP[key]}" if reason else HELP[key]
+    off = bool(reason)
     label = LABELS.get(key, key.replace("_", " ").capitalize())
     if key == "hidden":
         col.text_input("Hidden layers", key=k, help=h)
     elif key in CHOICES:
-        col.selectbox(label, CHOICES[key], key=k, help=h)
+        col.selectbox(label, CHOICES[key], key=k, help=h, disabled=off)
     elif key == "restore_best":
-        col.checkbox("Restore best weights", key=k, help=h)
+        col.checkbox("Restore best weights", key=k, help=h, disabled=off)
     else:
+        # value= the value shown: a value the form does not take (out of range, NaN) goes back to it
+        # rather than to the minimum. Browsers never send one; scripted clients (AppTest) can.
         low, high, inclusive = RANGES[key]
         if isinstance(low, int):
-            col.number_input(label, min_value=low, max_value=high, step=1, key=k, help=h)
+            col.number_input(
+                label, min_value=low, max_value=high, step=1, value=values[key], key=k, help=h, disabled=off
+            )
         else:
             low = low if inclusive else FORM_MIN
-            col.number_input(label, min_value=float(low), max_value=float(high), format="%g", step=None, key=k, help=h)
+            col.number_input(
+                label,
+                min_value=float(low),
+                max_value=float(high),
+                value=float(values[key]),
+                format="%g",
+                step=None,
+                key=k,
+                help=h,
+                disabled=off,
+            )
 
 
 def form_config() -> TrainConfig:
@@ -118,29 +163,49 @@ def form_config() -> TrainConfig:
     return TrainConfig.from_dict(values)
 
 
-def settings_form() -> TrainConfig | None:
-    """The form; returns a validated configuration when Start is pressed."""
-    with st.form(state.SETTINGS_FORM):
-        cols = st.columns(len(GROUPS))
-        for col, (title, keys) in zip(cols, GROUPS.items()):
-            col.write(f"**{title}**")
-            for key in keys:
-                widget(key, col)
-        busy = frame.current_job() is not None and frame.current_job().alive
-        submitted = st.form_submit_button(
-            "Start training", type="primary", disabled=busy, help="Trains in the background with these settings."
-        )
+def settings_form(n_images: int) -> TrainConfig | None:
+    """The settings and Start; returns a validated configuration when Start is pressed.
+
+    Plain widgets, not a form: every change reruns the page, so settings that do nothing with the
+    others grey out at once and the link and the estimate follow the settings as they are edited.
+    """
+    values = {k: st.session_state[state.config_key(k)] for k in FIELDS}
+    cols = st.columns(len(GROUPS))
+    for col, (title, keys) in zip(cols, GROUPS.items()):
+        col.write(f"**{title}**")
+        for key in keys:
+            widget(key, col, values)
+    try:
+        cfg = form_config()
+    except FashionError as e:
+        cfg, problem = None, str(e)
+    else:
+        problem = ""
+        st.session_state[state.TRAIN_SETTINGS] = cfg.to_dict()  # brought back when the learner returns
+        st.query_params.from_dict({**to_query(cfg), "ws": frame.session_id()})  # the address follows too
+    busy = frame.current_job() is not None and frame.current_job().alive
+    left, right = st.columns([1, 3], vertical_alignment="center")
+    submitted = left.button(
+        "Start training",
+        type="primary",
+        key=state.START,
+        disabled=busy,
+        help="Trains in the background with these settings.",
+        width="stretch",
+    )
+    if busy:
+        right.caption("A run is going on (above): stop it or let it finish to start another.")
+    elif cfg is not None:
+        right.caption(f"This run: {estimate(cfg, n_images)} on this machine (an estimate from a short speed test).")
     if not submitted:
         return None
-    try:
-        return form_config()
-    except FashionError as e:
-        st.error(str(e))
-        return None
+    if problem:
+        st.error(problem)
+    return cfg
 
 
 def start_training(cfg: TrainConfig) -> None:
-    """Start this session's run on the training cluster and redraw the page with Start disabled."""
+    """Start this session's run on the training cluster and redraw the page with the live view on top."""
     st.query_params.from_dict({**to_query(cfg), "ws": frame.session_id()})
     try:
         job = TrainingJob(cfg, jobs.default_source(), command=cli_command(cfg)).start()
@@ -149,11 +214,12 @@ def start_training(cfg: TrainConfig) -> None:
         return
     st.session_state[state.JOB] = job
     st.session_state[state.SHOWN_JOB] = None
+    st.session_state[state.SCROLL_TO_LIVE] = True
     st.rerun()
 
 
 def share_link() -> None:
-    """A link with the current settings but without the private workspace token."""
+    """A link with the current settings but without the private workspace token; it follows the form."""
     try:
         query = urlencode(to_query(form_config()))
     except FashionError:
@@ -194,17 +260,28 @@ def live_view() -> None:
         st.rerun()  # the run ended: redraw the whole page with its results
 
 
-def live_section() -> TrainingJob | None:
-    """This session's run: a hint before the first one, the live view while it trains, the last view after."""
-    st.subheader("Live")
-    job = frame.current_job()
-    if job is None:
-        st.caption("No training yet in this session: pick a preset or settings above and press Start.")
-    elif job.alive or st.session_state.get(state.SHOWN_JOB) != id(job):
+SCROLL_TO_LIVE_JS = """<script>
+(() => {  // once, right after Start: bring the live view into sight (the Start button may be far below)
+  let tries = 0;
+  const go = () => {
+    const live = document.getElementById("live");
+    if (live) live.scrollIntoView({block: "start"});
+    else if (tries++ < 40) setTimeout(go, 50);
+  };
+  go();
+})();
+</script>"""
+
+
+def live_section(job: TrainingJob) -> None:
+    """This session's run, on top of the page: the live view while it trains, the last view after."""
+    st.subheader("Live", anchor="live")
+    if st.session_state.pop(state.SCROLL_TO_LIVE, False):
+        st.html(SCROLL_TO_LIVE_JS, unsafe_allow_javascript=True)
+    if job.alive or st.session_state.get(state.SHOWN_JOB) != id(job):
         live_view()  # ticks every LIVE_EVERY s; redraws the page once when the run ends
     else:
         run_view(job)  # the run no longer trains: no timer, so an open page costs nothing
-    return job
 
 
 def save_form(net: MLP, job: TrainingJob) -> None:
@@ -262,11 +339,7 @@ def results(job: TrainingJob) -> None:
     c1, c2 = st.columns(2)
     c1.metric("Test accuracy", f"{ev.accuracy:.2%}")
     c2.metric("Macro F1", f"{ev.macro_f1:.3f}")
-    st.dataframe(
-        [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()} for row in ev.per_class],
-        hide_index=True,
-        width="stretch",
-    )
+    st.dataframe(ev.per_class, hide_index=True, width="stretch", column_config=charts.report_columns())
     save_form(net, job)
     c1, c2 = st.columns(2)
     download(net, c1)
@@ -276,14 +349,21 @@ def results(job: TrainingJob) -> None:
 
 
 frame.setup_page("Train", INTRO, sidebar_status=False)  # the live view shows the run; one timer per page is cheaper
-models.require_dataset()
+ds = models.require_dataset()
 cluster.warm_up()  # the local cluster starts while the learner picks settings
 settings_from_link()
-presets()
-cfg = settings_form()
+job = frame.current_job()
+started = job is not None and job.state != RunState.READY  # READY: never started
+if started:  # the run on top, where the learner looks after Start; the settings for the next one below
+    live_section(job)
+    if not job.alive:
+        results(job)
+    st.subheader("Settings for the next run")
+presets(len(ds.y_train))
+cfg = settings_form(len(ds.y_train))
 if cfg is not None:
     start_training(cfg)
 share_link()
-job = live_section()
-if job is not None and not job.alive and job.state != RunState.READY:  # READY: never started
-    results(job)
+if not started:
+    st.subheader("Live", anchor="live")
+    st.caption("No training yet in this session: pick a preset or settings above and press Start.")
