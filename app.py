@@ -4,6 +4,7 @@ import streamlit as st
 
 from ui.frame import HOME, PAGES
 
-home = st.Page(HOME, title="Home", icon=":material/home:", default=True)
-pages = [st.Page(path, title=title, icon=icon, url_path=title) for path, title, icon, _ in PAGES]
+# No icons: Streamlit would fetch a Material icon as the browser tab's icon from a font server (ui/frame.py).
+home = st.Page(HOME, title="Home", default=True)
+pages = [st.Page(path, title=title, url_path=title) for path, title, _, _ in PAGES]
 st.navigation([home, *pages]).run()

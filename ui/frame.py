@@ -5,19 +5,25 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 
 import streamlit as st
+from PIL import Image, ImageDraw
 
 from ui import state
 from ui.jobs import TrainingJob
 from ui.store import ModelStore
+from ui.train_view import epoch_counter
 
 WS_RE = re.compile(r"[0-9a-f]{32}")
 
-# (file, title, icon, what it is for): the sidebar (app.py) and Home's links are built from this.
 HOME = "ui/pages/home.py"
+# (file, title, icon, what it is for): the sidebar (app.py) and Home's links are built from this.
+# The icons are Material names, drawn from the font Streamlit serves itself; they are used on
+# Home's links only: as ``st.Page`` icons Streamlit would also fetch each as the browser tab's icon
+# from fonts.gstatic.com, which fails offline (see ``app_icon``).
 PAGES = [
     (
         "ui/pages/train.py",
@@ -29,11 +35,35 @@ PAGES = [
     ("ui/pages/metrics.py", "Metrics", ":material/analytics:", "Confusion matrix, per-class scores and mistakes."),
     ("ui/pages/explore.py", "Explore", ":material/explore:", "The data, the learned weights and hidden features."),
 ]
+# A T-shirt outline on a 240-px grid (sleeves, neck cut-out): the browser tab's icon.
+SHIRT = [(70, 30), (100, 30), (120, 45), (140, 30), (170, 30), (225, 75), (200, 110), (180, 95),
+         (180, 215), (60, 215), (60, 95), (40, 110), (15, 75)]  # fmt: skip
+
+
+# Streamlit cuts long button and checkbox labels with an ellipsis ("Restore…", "Best recipe (the s…"):
+# in narrow columns they wrap instead, so every label is read whole.
+APP_CSS = (
+    "<style>[data-testid='stMain'] .stMarkdownEllipsis, [data-testid='stMain'] .stMarkdownEllipsis p "
+    "{white-space: normal; text-overflow: clip}</style>"
+)
+
+
+@functools.cache
+def app_icon() -> Image.Image:
+    """The browser tab's icon: a light T-shirt on black, like a Fashion-MNIST image (64x64 RGB).
+
+    Drawn here and served by the app itself: a Material or emoji icon name would make Streamlit
+    fetch the picture from a font server (Material) or rely on the browser's emoji font.
+    """
+    img = Image.new("RGB", (64, 64), (14, 17, 23))
+    ImageDraw.Draw(img).polygon([(x * 64 / 240, y * 64 / 240) for x, y in SHIRT], fill=(235, 235, 235))
+    return img
 
 
 def setup_page(title: str, intro: str, sidebar_status: bool = True) -> None:
     """Title, a two-sentence intro, and the sidebar's training status (pages without their own)."""
-    st.set_page_config(page_title=f"{title} · Fashion Live", page_icon=":material/checkroom:", layout="wide")
+    st.set_page_config(page_title=f"{title} · Fashion Live", page_icon=app_icon(), layout="wide")
+    st.html(APP_CSS)  # style only: Streamlit adds it without taking room on the page
     st.title(title)
     st.caption(intro)
     session_id()
@@ -91,7 +121,7 @@ def _live_status() -> None:
     if place:
         st.caption(f"Training queued: position {place} (at most {job.slot_limit} run at once).")
     elif p is not None:
-        st.caption(f"Training: epoch {p.epoch}/{p.epochs}")
+        st.caption(f"Training: {epoch_counter(p)}")
         st.progress(p.fraction)
     else:
         st.caption("Training is starting…")

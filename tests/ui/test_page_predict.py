@@ -395,3 +395,18 @@ def test_live_model_caught_mid_divergence_shows_a_warning(monkeypatch, tmp_path,
     at.session_state["job"].net = net  # the next refresh has the last good weights again
     at.run()
     assert metrics(at)["Prediction"] == ["Trouser"]
+
+
+def test_one_epoch_counter_while_the_live_model_answers(monkeypatch, tmp_path, net):
+    """The sidebar and the live answer's caption read the job at different moments: only one counts epochs."""
+    from model.training.trainer import Progress
+
+    job = FakeJob(net)
+    job.progress = Progress("batch", epoch=11, epochs=30, batch=5, batches=422, seen=0, train_loss=0.5, train_acc=0.8)
+    at = run_page(monkeypatch, tmp_path, job=job, active_model=models.LIVE_LABEL)
+    at.get("file_uploader")[0].upload("trousers.png", png(trousers()), "image/png")
+    at.run()
+    assert not at.exception
+    counters = [c.value for c in at.caption if re.search(r"epoch \d+/\d+", c.value)]
+    assert counters == ["Training: epoch 11/30"], counters
+    assert any("The model training now" in c.value for c in at.caption)

@@ -19,6 +19,16 @@ UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp"]
 ANY_CLASS = "Any class"
 TEST_SEED = 2017  # the year Fashion-MNIST came out: the same sequence of test images every session
 LIVE_EVERY = 2  # seconds between the live model's fresh answers
+CANVAS = 280  # px, the drawing canvas's side
+# The canvas has a fixed size: its column keeps that width, and the answer moves below it when the
+# page is too narrow for both side by side (instead of the canvas being cut off).
+DRAW_CSS = (
+    "<style>.st-key-draw_row [data-testid='stHorizontalBlock'] {flex-wrap: wrap}"
+    f".st-key-draw_row [data-testid='stColumn']:first-child {{flex: 0 0 {CANVAS + 16}px !important; "
+    f"min-width: {CANVAS + 16}px !important}}"
+    ".st-key-draw_row [data-testid='stColumn']:last-child {flex: 1 1 320px !important; min-width: 320px !important}"
+    "</style>"
+)
 INTRO = (
     "Draw a piece of clothing, upload a photo or pick a test image, and see what the network thinks it is: all ten "
     "class probabilities, plus a saliency map of the pixels that drove its answer. Choose the model that is "
@@ -48,16 +58,14 @@ def show_prediction(net: MLP, image28: np.ndarray, truth: int | None = None) -> 
 @st.fragment(run_every=LIVE_EVERY)
 def live_prediction(image28: np.ndarray, truth: int | None) -> None:
     """Re-predicts with a fresh snapshot of the training network every LIVE_EVERY seconds."""
-    job = frame.current_job()
     net = models.resolve_model(models.LIVE_LABEL)
     if net is None:
         st.info("The live model has no weights yet; this refreshes by itself once training starts.")
         return
-    p = job.progress if job is not None else None
-    when = f"epoch {p.epoch}/{p.epochs}" if p is not None else "starting"
+    # No epoch counter here: the sidebar's is the one on this page (two, read at different moments, disagreed).
     st.caption(
-        f":red-badge[:material/sensors: Live] The model training now ({when}), re-asked every {LIVE_EVERY} seconds: "
-        "watch its answer sharpen as it learns."
+        f":red-badge[:material/sensors: Live] The model training now (its progress is in the sidebar), re-asked "
+        f"every {LIVE_EVERY} seconds: watch its answer sharpen as it learns."
     )
     show_prediction(net, image28, truth)
 
@@ -72,8 +80,9 @@ def prediction_panel(label: str, net: MLP | None, image28: np.ndarray, truth: in
 
 @st.fragment
 def draw_tab(label: str, net: MLP | None) -> None:
-    """Draw tab: the canvas on the left, the answer for the drawing on the right."""
-    left, right = st.columns([2, 3], gap="large")
+    """Draw tab: the canvas on the left, the answer for the drawing on the right (below it when narrow)."""
+    st.html(DRAW_CSS)
+    left, right = st.container(key="draw_row").columns([2, 3], gap="large")
     with left:
         if st_canvas is None:
             st.warning(f"The drawing canvas cannot run here ({CANVAS_PROBLEM}). Upload and Test image still work.")
@@ -87,8 +96,8 @@ def draw_tab(label: str, net: MLP | None) -> None:
             stroke_color="#FFFFFF",
             background_color="#000000",
             update_streamlit=True,
-            height=280,
-            width=280,
+            height=CANVAS,
+            width=CANVAS,
             drawing_mode="freedraw",
             return_image_data=True,
             key=state.PREDICT_CANVAS,
