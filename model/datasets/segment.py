@@ -1,0 +1,230 @@
+"""Separate a garment from a photo's background before the Fashion-MNIST recipe.
+
+The recipe in ``images.py`` trims what is within a tolerance of the border's colour, so on a
+plain background it works as is; but a gradient, a shadow or a textured surface survives
+into the 28x28 input as a grey haze the network has never seen. ``segment`` finds the
+background the way a person would with a "magic wand" from the edges, at most 256 px wide:
+
+1. the background's colour is modelled from the photo's outer frame as a smooth surface
+   (a quadratic in x and y per channel, fitted robustly, so a gradient or vignette is
+   captured and a garment touching the frame is ignored);
+2. on the smoothed photo (fine texture and JPEG noise averaged out), what is close to that
+   model and connected to the frame is background for sure; from it a local background is
+   interpolated (it follows blotches and uneven light), and a second flood fill with a
+   tolerance set by the background's own spread gives the plain background;
+3. a shadow is the background's hue, darker by a factor down to SHADOW_DARKEST, with no
+   sharp edge in between: the flood goes on into such pixels, at most SHADOW_REACH far,
+   never across a garment's outline (edges are widened so a one-pixel gap lets none in);
+4. what is left is cleaned with morphology (opening, small parts dropped, a 1 px rim back).
+
+The result, ``gray``, is the garment's contrast against a smooth surface fitted to the
+background around it, light on black, with everything else exactly 0: what
+``to_model_input`` then trims, resizes and centres. A dark garment on a lighter ground is
+measured relative to the light falling where it lies (flat-field correction), so one navy
+shirt reads the same at both ends of a gradient. ``plain`` says the background was plain
+already (the recipe's own trim tolerance covers it and no real shadow was found), so a
+caller can keep today's path unchanged for such photos.
+Only NumPy, Pillow and SciPy are used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage as ndi
+
+WORK_SIDE = 256  # photos are analysed with their longest side at most this many px
+FRAME = 0.04  # width of the border frame the background is learnt from, share of the side
+SMOOTH = 1.5  # Gaussian sigma (work px) that averages out texture and JPEG noise
+MIN_TOLERANCE = 14.0  # colour distance (0-255 scale) always counted as background
+NOISE_TOLERANCE = 4.0  # ...or this many times the frame's own spread around the model
+SHADOW_DARKEST = 0.45  # a shadow keeps at least this share of the background's brightness
+EDGE = 7.0  # grey levels per px: a sharper change is an object's edge, not a soft shadow
+EDGE_SMOOTH = 1.0  # Gaussian sigma (work px) before edges are measured
+SHADOW_PLAIN = 0.85  # a darker region the shadow rule took is a real shadow...
+SHADOW_AREA = 0.008  # ...if it covers more than this share of the photo
+SHADOW_REACH = 0.2  # a shadow extends at most this share of the side from the plain background
+PLAIN_TOLERANCE = 16.0  # images.TRIM_TOLERANCE: what today's recipe trims as background
+MIN_PART = 0.15  # garment parts smaller than this share of the largest are dropped
+LOCAL = 0.08  # the local background follows changes over about this share of the side
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """A photo split into garment and background, at the working size (h, w) <= WORK_SIDE.
+
+    mask (h, w) bool: the garment. gray (h, w) float32 0-255: its contrast against the
+    background, light on black, 0 outside the mask. plain: the background was plain already.
+    background (3,) float32: the background's median colour in the frame, RGB.
+    """
+
+    mask: np.ndarray
+    gray: np.ndarray
+    plain: bool
+    background: np.ndarray
+
+
+def _to_rgb(photo: np.ndarray) -> np.ndarray:
+    """(H, W), (H, W, 3) or (H, W, 4) uint8 -> (h, w, 3) float32 at the working size.
+
+    Transparent pixels are flattened onto white.
+    """
+    arr = np.asarray(photo)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4) or min(arr.shape[:2]) < 1:
+        raise ValueError(f"expected an RGB(A) photo of shape (H, W, 3) or (H, W, 4), got {arr.shape}")
+    rgb = arr[..., :3].astype(np.float32)
+    if arr.shape[2] == 4:
+        alpha = arr[..., 3:4].astype(np.float32) / 255.0
+        rgb = rgb * alpha + 255.0 * (1.0 - alpha)
+    h, w = rgb.shape[:2]
+    scale = WORK_SIDE / max(h, w)
+    if scale < 1.0:
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        rgb = np.stack(
+            [np.asarray(Image.fromarray(rgb[..., c]).resize(size, Image.Resampling.BOX)) for c in range(3)],
+            axis=2,
+        )
+    return np.clip(rgb, 0.0, 255.0)
+
+
+def _frame_mask(h: int, w: int) -> np.ndarray:
+    k = max(2, round(FRAME * min(h, w)))
+    frame = np.zeros((h, w), dtype=bool)
+    frame[:k], frame[-k:], frame[:, :k], frame[:, -k:] = True, True, True, True
+    return frame
+
+
+def _design(h: int, w: int) -> np.ndarray:
+    """(h*w, 6) quadratic terms 1, x, y, x^2, y^2, xy with x, y in [-1, 1]."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    xx = xx / max(w - 1, 1) * 2 - 1
+    yy = yy / max(h - 1, 1) * 2 - 1
+    return np.stack([np.ones_like(xx), xx, yy, xx * xx, yy * yy, xx * yy], axis=-1).reshape(-1, 6)
+
+
+def background_model(rgb: np.ndarray, where: np.ndarray, design: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """(h, w, 3) image and a mask of background pixels -> smooth surface (h, w, 3) and spread.
+
+    Least squares of a quadratic per channel on (at most 8,000 of) the masked pixels,
+    refitted twice without the pixels far from the fit (a garment touching the edge, a dark
+    corner). The spread is the robust standard deviation of their colour distance to the
+    surface: the texture and noise the background has.
+    """
+    h, w = rgb.shape[:2]
+    A = _design(h, w) if design is None else design
+    idx = np.flatnonzero(where.ravel())
+    if len(idx) > 8000:
+        idx = idx[:: len(idx) // 8000 + 1]
+    if len(idx) < 6:
+        return np.broadcast_to(np.median(rgb.reshape(-1, 3), axis=0), rgb.shape).astype(np.float32), 0.0
+    fa, fv = A[idx], rgb.reshape(-1, 3)[idx]
+    keep = np.ones(len(fv), dtype=bool)
+    coef = np.zeros((6, 3), dtype=np.float32)
+    spread = 0.0
+    for _ in range(3):
+        if keep.sum() < 6:
+            break
+        coef, *_ = np.linalg.lstsq(fa[keep], fv[keep], rcond=None)
+        dist = np.linalg.norm(fv - fa @ coef, axis=1)
+        spread = _robust_spread(dist[keep])
+        keep = dist <= max(3.0 * spread + 1.0, MIN_TOLERANCE)
+    model = np.clip((A @ coef).reshape(h, w, 3), 0.0, 255.0).astype(np.float32)
+    return model, spread
+
+
+def _largest_parts(mask: np.ndarray) -> np.ndarray:
+    labels, n = ndi.label(mask)
+    if n <= 1:
+        return mask
+    sizes = np.bincount(labels.ravel())[1:]
+    keep = np.flatnonzero(sizes >= MIN_PART * sizes.max()) + 1
+    return np.isin(labels, keep)
+
+
+def _flood(candidates: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """The parts of a bool mask connected to the frame."""
+    labels, _ = ndi.label(candidates)
+    touching = np.unique(labels[frame & candidates])
+    return np.isin(labels, touching[touching > 0])
+
+
+def _local_background(smooth: np.ndarray, known: np.ndarray, model: np.ndarray, sigma: float) -> np.ndarray:
+    """Background colour everywhere (h, w, 3), interpolated from the pixels known to be background.
+
+    Normalized convolution: a Gaussian average of the known pixels only, so slow changes
+    of the surface (blotches, uneven light) are followed; where no background pixel is
+    near, the smooth model takes over.
+    """
+    w = ndi.gaussian_filter(known.astype(np.float32), sigma)
+    acc = ndi.gaussian_filter(smooth * known[..., None], sigma=(sigma, sigma, 0))
+    weight = np.clip(w / 0.05, 0.0, 1.0)[..., None]  # trust the average where 5% of the window is known
+    local = acc / np.maximum(w, 1e-6)[..., None]
+    return weight * local + (1.0 - weight) * model
+
+
+def _robust_spread(dist: np.ndarray) -> float:
+    return 1.4826 * float(np.median(dist)) if dist.size else 0.0
+
+
+def segment(photo: np.ndarray) -> Segmentation:
+    """Photo (H, W, 3|4) or (H, W) uint8 -> Segmentation of the garment from its background."""
+    rgb = _to_rgb(photo)
+    h, w = rgb.shape[:2]
+    frame = _frame_mask(h, w)
+    background = np.median(rgb[frame], axis=0).astype(np.float32)
+    if min(h, w) < 8:  # too small to tell anything apart: leave it to the recipe
+        return Segmentation(np.ones((h, w), bool), rgb @ _LUMA, True, background)
+    design = _design(h, w)
+    smooth = ndi.gaussian_filter(rgb, sigma=(SMOOTH, SMOOTH, 0))
+    model, spread = background_model(smooth, frame, design)
+    # Pass 1, cautious: only what is close to the frame's smooth model, connected to the frame.
+    known = _flood(np.linalg.norm(smooth - model, axis=2) <= max(MIN_TOLERANCE, 2.0 * spread), frame)
+    # Pass 2: against the background interpolated from pass 1, which follows blotches and light.
+    local = _local_background(smooth, known, model, LOCAL * max(h, w))
+    dist = np.linalg.norm(smooth - local, axis=2)
+    tol = max(MIN_TOLERANCE, NOISE_TOLERANCE * _robust_spread(dist[known]))
+    plain_bg = _flood(dist <= tol, frame)
+    # A shadow scales the background's colour down by a factor r: the same hue, darker,
+    # and it changes softly (no sharp edge), unlike a garment's outline.
+    r = (smooth * local).sum(axis=2) / np.maximum((local * local).sum(axis=2), 1.0)
+    hue_off = np.linalg.norm(smooth - r[..., None] * local, axis=2)
+    shadow_like = (r >= SHADOW_DARKEST) & (r <= 1.0) & (hue_off <= tol)
+    sharp = ndi.gaussian_filter(rgb @ _LUMA, EDGE_SMOOTH)
+    grad = np.hypot(ndi.sobel(sharp, axis=0), ndi.sobel(sharp, axis=1)) / 8.0
+    # Edges are widened so a one-pixel gap in a garment's outline lets no shadow flood in,
+    # and a shadow reaches at most SHADOW_REACH from the plain background; then the last
+    # few pixels of shadow along the garment's edge, which the widened edges held back.
+    edges = ndi.binary_dilation(grad > EDGE, iterations=2)
+    reach = max(1, round(SHADOW_REACH * max(h, w)))
+    shade = ndi.binary_dilation(plain_bg, iterations=reach, mask=plain_bg | (shadow_like & ~edges))
+    bg = ndi.binary_dilation(shade, iterations=3, mask=shade | shadow_like)
+    fg = ndi.binary_opening(~bg, structure=np.ones((3, 3), bool), iterations=1)
+    fg = _largest_parts(fg)
+    fg = ndi.binary_dilation(fg, iterations=1) if fg.any() else fg
+    # Garment contrast on the unsmoothed photo, against a smooth surface fitted to the plain
+    # background around it (shadows left out), so the garment gets no blotches of its own.
+    # A dark garment on a lighter ground is measured as a share of the light falling there
+    # (flat-field correction: the same navy shirt reads the same at both ends of a gradient),
+    # scaled to the border's brightness, which on a plain background is today's contrast.
+    surface, _ = background_model(smooth, plain_bg & ~ndi.binary_dilation(fg, iterations=2), design)
+    lum_raw, lum_bg = rgb @ _LUMA, surface @ _LUMA
+    contrast = lum_raw - lum_bg
+    if fg.any() and float(contrast[fg].mean()) < 0:  # dark on light: negate, as the dataset did
+        contrast = float(background @ _LUMA) * (1.0 - lum_raw / np.maximum(lum_bg, 1.0))
+    gray = np.where(fg, np.clip(contrast, 0.0, 255.0), 0.0).astype(np.float32)
+    # Plain: today's recipe already removes this background exactly. The plain background
+    # (away from the garment's rim) is within its trim tolerance of the border's median, and
+    # no real shadow is there (a region the shadow rule took that is darker than SHADOW_PLAIN
+    # of the background; lighter ones may be a pale garment's folds, which the recipe keeps).
+    around = plain_bg & ~ndi.binary_dilation(fg, iterations=3)
+    plain = True
+    if around.any():
+        off = np.abs(lum_raw[around] - float(background @ _LUMA)) > PLAIN_TOLERANCE
+        shadowed = shade & ~plain_bg & (r < SHADOW_PLAIN)
+        plain = float(off.mean()) <= 0.002 and int(shadowed.sum()) <= SHADOW_AREA * h * w
+    return Segmentation(fg, gray, plain, background)
