@@ -32,6 +32,7 @@ from ui.live_chart import (
     curve_axes,
     curve_series,
     finite_points,
+    legend_html,
 )
 
 SIDE = 28
@@ -482,8 +483,7 @@ def curve_frames(series: tuple[list[Series], list[Series]]) -> tuple[pd.DataFram
 def _series_color(frame: pd.DataFrame) -> alt.Color:
     names = [n for n in SERIES_COLORS if n in set(frame["series"])]
     scale = alt.Scale(domain=names, range=[SERIES_COLORS[n] for n in names])
-    legend = alt.Legend(orient="bottom", direction="horizontal", symbolType="stroke", symbolStrokeWidth=3)
-    return alt.Color("series:N", title=None, scale=scale, legend=legend)
+    return alt.Color("series:N", title=None, scale=scale, legend=None)  # one HTML legend below both charts
 
 
 def vega_axis(axis: Axis, title: str | None) -> tuple[alt.Scale, alt.Axis]:
@@ -501,7 +501,7 @@ def learning_curves(history: dict, per_epoch: int | None = None) -> None:
     """Loss and accuracy side by side, interactive; the live view's lines, names, colours and axes.
 
     ``per_epoch`` (training images per epoch) adds the smoothed per-batch loss to the loss chart.
-    Both charts share one x range; both are ``CHART_HEIGHT`` px with the legend below, as live.
+    Both charts share one x range; both are ``CHART_HEIGHT`` px with one legend below them, as live.
     """
     loss_series, acc_series = curve_series(history, per_epoch)
     loss, acc = curve_frames((loss_series, acc_series))
@@ -520,6 +520,7 @@ def learning_curves(history: dict, per_epoch: int | None = None) -> None:
     ).encode(tooltip=tooltip)
     left, right = st.columns(2)
     left.altair_chart(_curve_chart(loss_chart, "Loss"), width="stretch", height=CHART_HEIGHT)
+    st.html(legend_html(loss_series + acc_series))
     if acc.empty:  # stopped inside the first epoch: only the per-batch loss exists
         right.caption("Accuracy is measured at the end of each epoch; no epoch finished.")
         return

@@ -22,9 +22,9 @@ BATCH_SERIES = "per batch (smoothed)"
 # The finished run's interactive charts use the same names and colours, so nothing jumps at the end.
 SERIES_COLORS = {BATCH_SERIES: SMOOTH_COLOR, "train": TRAIN_COLOR, "validation": VAL_COLOR}
 SPLITS = (("train", "train"), ("validation", "val"))  # (series name, history key prefix)
-CHART_HEIGHT = 340  # px, the whole chart (title, plot, axis labels, legend), live and finished
-PLOT_HEIGHT = 168  # px of it for the plot area of the live charts (as Vega lays out the finished ones)
-TITLE_HEIGHT = 40  # px above the plot for the title
+CHART_HEIGHT = 300  # px, each chart (title, plot, axis labels), live and finished; one legend below both
+PLOT_HEIGHT = 180  # px of it for the plot area of the live charts (as Vega lays out the finished ones)
+TITLE_HEIGHT = 45  # px above the plot for the title
 Y_LABELS = 48  # px left of the plot for the y tick labels
 VIEW = 1000.0  # the stretched SVG's coordinates: 0-VIEW on both axes
 INSET = 12.0  # the data keep this far (in VIEW units) from the plot's edges, so edge dots show whole
@@ -87,7 +87,7 @@ def nice_step(span: float, max_ticks: int = MAX_TICKS, min_step: float = 0.0) ->
     power = 10.0 ** math.floor(math.log10(span / max_ticks))
     for unit in (1, 2, 5, 10, 20, 50):
         step = unit * power
-        if step >= min_step and span / step <= max_ticks - 1:
+        if step >= min_step and span / step <= max_ticks - 1 + 1e-9:
             return step
     return max(50 * power, min_step)
 
@@ -241,7 +241,7 @@ def svg_chart(
 
 
 def chart_html(series: list[Series], title: str, x: Axis, y: Axis, alt: str) -> str:
-    """One chart, CHART_HEIGHT px high and as wide as its container: title, plot, ticks, legend below."""
+    """One chart, CHART_HEIGHT px high and as wide as its container: title, plot, tick labels, x title."""
     plot = svg_img(plot_svg(series, x, y), alt, "position:absolute;inset:0;width:100%;height:100%")
     ticks = []
     for t in y.ticks:
@@ -256,19 +256,29 @@ def chart_html(series: list[Series], title: str, x: Axis, y: Axis, alt: str) -> 
             f'<span data-axis="x" style="position:absolute;left:{left:.2f}%;top:calc(100% + 12px);'
             f'transform:translateX(-50%)">{x.label(t)}</span>'
         )
-    legend = "".join(
-        f'<span style="margin-right:1rem;white-space:nowrap"><span style="display:inline-block;width:16px;height:3px;'
-        f'background:{s.color};vertical-align:middle;margin-right:5px"></span>{escape(s.name)}</span>'
-        for s in series
-    )
     return (
         f'<div data-chart="{escape(title)}" style="height:{CHART_HEIGHT}px;box-sizing:border-box;{FONT}">'
         f'<div style="font-weight:bold;font-size:14px;color:#31333f;height:{TITLE_HEIGHT}px">{escape(title)}</div>'
         f'<div style="position:relative;height:{PLOT_HEIGHT}px;margin:0 8px 0 {Y_LABELS}px">{plot}{"".join(ticks)}</div>'
         f'<div style="text-align:center;margin:40px 0 0 {Y_LABELS}px;font-size:13px">epoch</div>'
-        f'<div style="margin:22px 0 0 {Y_LABELS}px;font-size:13px">{legend}</div>'
         "</div>"
     )
+
+
+def legend_html(series: list[Series]) -> str:
+    """One legend for a row of charts, below them: a line of each series' colour and its name (once).
+
+    HTML, so it wraps on a narrow window instead of being cut off; the finished run's charts
+    show the same one under their Vega charts.
+    """
+    names = dict.fromkeys(s.name for s in series if finite_points(s))  # a series with no values yet: not listed
+    items = "".join(
+        f'<span data-series="{escape(name)}" style="margin-right:1.25rem;white-space:nowrap">'
+        f'<span style="display:inline-block;width:16px;height:3px;background:{SERIES_COLORS.get(name, "#555")};'
+        f'vertical-align:middle;margin-right:5px"></span>{escape(name)}</span>'
+        for name in names
+    )
+    return f'<div aria-label="Legend" style="margin-left:{Y_LABELS}px;{FONT};font-size:13px">{items}</div>'
 
 
 def curve_series(history: dict, per_epoch: int | None) -> tuple[list[Series], list[Series]]:
@@ -310,7 +320,7 @@ def curve_axes(loss: list[Series], acc: list[Series]) -> tuple[Axis, Axis, Axis]
 
 
 def live_curves_html(history: dict, per_epoch: int) -> str:
-    """Loss and accuracy so far, side by side; x in epochs (``per_epoch`` training images each).
+    """Loss and accuracy so far, side by side, one legend below; x in epochs (``per_epoch`` images each).
 
     The loss chart also shows the smoothed per-batch training loss, so it moves within an epoch.
     """
@@ -318,10 +328,14 @@ def live_curves_html(history: dict, per_epoch: int) -> str:
     x, loss_y, acc_y = curve_axes(loss, acc)
     return (
         LIVE_CSS
-        + '<div class="fl-curves" aria-label="Learning curves so far">'
+        + '<div aria-label="Learning curves so far">'
+        + '<div class="fl-curves">'
         + chart_html(
             loss, "Loss", x, loss_y, "Loss so far: per batch (smoothed), and train and validation loss per epoch"
         )
         + chart_html(acc, "Accuracy", x, acc_y, "Accuracy so far: train and validation accuracy per epoch")
         + "</div>"
+        + '<div style="margin-top:1rem">'  # the gap Streamlit leaves between the finished charts and their legend
+        + legend_html(loss + acc)
+        + "</div></div>"
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -341,6 +344,31 @@ def test_curves_chart_encodes_model_and_split():
     assert line["encoding"]["color"]["field"] == "model"
     assert line["encoding"]["strokeDash"]["field"] == "split"
     assert "tooltip" in points["encoding"]
+
+
+def test_finished_learning_curves_match_the_live_ones():
+    """Same x range in both charts, the live view's ticks, its height, and one HTML legend below."""
+    from streamlit.testing.v1 import AppTest
+
+    def page():
+        from ui import charts
+
+        history = {"epoch": [1, 2], "train_loss": [0.9, 0.6], "val_loss": [0.8, 0.65], "train_acc": [0.7, 0.8],
+                   "val_acc": [0.72, 0.79], "batch_seen": [500, 1000, 1500, 2000, 2400],
+                   "batch_loss": [1.2, 0.9, 0.7, 0.62, 0.6]}  # fmt: skip
+        charts.learning_curves(history, 1000)
+
+    at = AppTest.from_function(page, default_timeout=30).run()
+    assert not at.exception, [e.value for e in at.exception]
+    loss, acc = (json.loads(c.proto.spec) for c in at.get("vega_lite_chart"))
+    x_loss, x_acc = (spec["layer"][0]["encoding"]["x"] for spec in (loss, acc))
+    assert x_loss["scale"]["domain"] == x_acc["scale"]["domain"] == [0.0, 2.4]  # the per-batch loss's reach
+    assert x_loss["axis"]["values"] == [0.0, 1.0, 2.0]
+    y_acc = acc["layer"][0]["encoding"]["y"]
+    assert y_acc["axis"]["format"] == ".0%" and y_acc["axis"]["values"] == [0.7, 0.72, 0.74, 0.76, 0.78, 0.8]
+    assert all(spec["layer"][0]["encoding"]["color"]["legend"] is None for spec in (loss, acc))
+    (legend,) = [h.proto.body for h in at.get("html") if 'aria-label="Legend"' in h.proto.body]
+    assert re.findall(r'data-series="([^"]+)"', legend) == ["per batch (smoothed)", "train", "validation"]
 
 
 def test_run_summary_prefers_the_fresh_evaluation_and_falls_back_to_meta():

@@ -7,6 +7,7 @@ import math
 import re
 
 from ui.live_chart import (
+    BATCH_SERIES,
     CHART_HEIGHT,
     HEIGHT,
     VIEW,
@@ -105,15 +106,23 @@ def test_loss_and_accuracy_share_one_x_range():
     assert acc_train[-1][0] < VIEW * 0.9  # epoch 2 of 2.4 shown: room on the right, as in the loss chart
 
 
-def test_live_charts_have_whole_percent_ticks_a_fixed_height_and_the_legend_below():
-    charts = charts_of(live_curves_html(HISTORY, per_epoch=1000))
+def test_live_charts_have_whole_percent_ticks_a_fixed_height_and_one_legend_below():
+    html = live_curves_html(HISTORY, per_epoch=1000)
+    charts = charts_of(html)
     acc = tick_labels(charts["Accuracy"], "y")
     assert acc and all(re.fullmatch(r"\d+%", label) for label in acc), acc
     assert acc[0] == "70%" and acc[-1] == "80%"  # the values 70-80% with round limits
-    for title, chart in charts.items():
+    for chart in charts.values():
         assert f"height:{CHART_HEIGHT}px" in chart
-        plot, legend = chart.index("<img"), chart.index(">train<")
-        assert plot < legend, f"{title}: the legend should come after (below) the plot"
+    legend = html[html.index('aria-label="Legend"') :]
+    assert html.index('data-chart="Accuracy"') < html.index('aria-label="Legend"')  # below both charts
+    assert re.findall(r'data-series="([^"]+)"', legend) == [BATCH_SERIES, "train", "validation"]  # each once
+
+
+def test_the_legend_leaves_out_series_without_values():
+    no_validation = {**HISTORY, "val_loss": [None, None], "val_acc": [None, None]}
+    html = live_curves_html(no_validation, per_epoch=1000)
+    assert re.findall(r'data-series="([^"]+)"', html) == [BATCH_SERIES, "train"]
 
 
 def test_value_axis_has_round_ticks_around_the_values():
