@@ -4,6 +4,7 @@ import json
 from urllib.parse import urlencode
 
 import streamlit as st
+from threadpoolctl import threadpool_limits
 
 from model.errors import FashionError
 from model.model_file import model_bytes
@@ -51,7 +52,7 @@ GROUPS = {
     "Data and stopping": ["val_fraction", "train_subset", "seed", "patience", "restore_best"],
 }
 PRESETS_PER_ROW = 3
-ESTIMATE_NOTE = "estimates for this machine from a short speed test"
+ESTIMATE_PROBES = 2
 RESULT_NOTES = {  # how a finished run's message is shown, by its state
     RunState.DONE: st.success,
     RunState.EARLY_STOP: st.success,
@@ -90,8 +91,15 @@ def settings_from_link() -> None:
 
 @st.cache_data(show_spinner=False, max_entries=256)
 def run_estimate(settings: str, n_images: int) -> float:
-    """Seconds a run of these settings (TrainConfig as sorted JSON) takes here; once per server and settings."""
-    return estimate_run_seconds(TrainConfig.from_dict(json.loads(settings)), n_images)
+    """Seconds a run of these settings (TrainConfig as sorted JSON) takes here; once per server and settings.
+
+    Timed with one BLAS thread, as the training workers run (Dask starts them so): with the web
+    server's default threads a busy machine made the probe several times slower than the runs.
+    The faster of two probes: a burst of other work during one probe only ever slows it down.
+    """
+    cfg = TrainConfig.from_dict(json.loads(settings))
+    with threadpool_limits(limits=1, user_api="blas"):
+        return min(estimate_run_seconds(cfg, n_images) for _ in range(ESTIMATE_PROBES))
 
 
 def estimate(cfg: TrainConfig, n_images: int) -> str:
@@ -102,7 +110,12 @@ def estimate(cfg: TrainConfig, n_images: int) -> str:
 def presets(n_images: int) -> None:
     """One button per preset (a click fills the form), each with its estimated duration here."""
     st.write("**Presets**")
-    st.caption(f"Times are {ESTIMATE_NOTE}; they grow when the machine is busy.")
+    where = (
+        "this server; runs train on the cluster's machines, which may be faster or slower"
+        if cluster.scheduler_address()
+        else "this machine"
+    )
+    st.caption(f"Times are estimates for {where}, from a short speed test; they grow when it is busy.")
     names = list(PRESETS)
     with st.spinner("Timing the presets on this machine…"):
         for row in range(0, len(names), PRESETS_PER_ROW):
