@@ -115,13 +115,26 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def page(browser, server, request):
-    """A fresh context (so a fresh Streamlit session) per test; a screenshot if the test fails."""
-    context = browser.new_context(viewport=VIEWPORT)
-    pg = context.new_page()
-    pg.set_default_timeout(30_000)
+def is_local(url: str) -> bool:
+    """True for the app's own requests (loopback) and inline data; anything else needs the internet."""
+    parsed = urllib.parse.urlparse(url)
+    return parsed.scheme in ("data", "blob", "about") or parsed.hostname in ("127.0.0.1", "localhost")
+
+
+def watch(context, pg) -> tuple[list[str], list[str]]:
+    """(errors, outside): the page's errors (console errors, uncaught exceptions, failed requests) and the
+    requests it tried to send off this machine, which are refused as if offline."""
     errors: list[str] = []
+    outside: list[str] = []
+
+    def offline(route) -> None:
+        if is_local(route.request.url):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort("internetdisconnected")
+
+    context.route("**/*", offline)
     pg.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
     pg.on(
         "console",
@@ -140,6 +153,17 @@ def page(browser, server, request):
             else None
         ),
     )
+    return errors, outside
+
+
+@pytest.fixture
+def page(browser, server, request):
+    """A fresh context (so a fresh Streamlit session) per test, offline: it fails the test if the page
+    logged an error or tried to reach another machine (fonts, icons), and saves a screenshot on failure."""
+    context = browser.new_context(viewport=VIEWPORT)
+    pg = context.new_page()
+    pg.set_default_timeout(30_000)
+    errors, outside = watch(context, pg)
     failed_before = request.session.testsfailed
     yield pg
     if request.session.testsfailed > failed_before:
@@ -147,9 +171,11 @@ def page(browser, server, request):
             print(f"\n[failure] screenshot: {screenshot(pg, request.node.name + '-FAILED')}")
         except Exception as e:  # noqa: BLE001
             print(f"\n[failure] no screenshot: {e}")
-    if errors:
-        print(f"\n[browser console] {request.node.name}:\n  " + "\n  ".join(errors[:20]))
     context.close()
+    assert not outside, "the app asked for files from other machines (it must work offline):\n  " + "\n  ".join(
+        sorted(set(outside))
+    )
+    assert not errors, f"errors in the browser during {request.node.name}:\n  " + "\n  ".join(errors[:20])
 
 
 # ----- 1. every page loads -----------------------------------------------------------------
@@ -181,6 +207,15 @@ def test_page_loads_without_exception(page, server, name, path, title):
     for other in ("/Train", "/Predict", "/Metrics", "/Explore"):
         assert other in paths, f"sidebar navigation has no link to {other}: {sorted(paths)}"
     assert labels == NAV_LABELS, f"sidebar navigation on /{path} reads {labels}, expected {NAV_LABELS} (see {shot})"
+
+
+def test_no_deploy_button_and_a_local_tab_icon(page, server):
+    """Learners get no Deploy button or developer menu; the tab icon is served by the app (offline-safe)."""
+    goto(page, server, "Train", timeout=90)
+    expect(page.locator('[data-testid="stToolbar"]')).not_to_contain_text("Deploy")
+    assert page.get_by_role("button", name="Deploy").count() == 0
+    icon = page.locator("link[rel='shortcut icon']").get_attribute("href") or ""
+    assert is_local(urllib.parse.urljoin(page.url, icon)), icon
 
 
 # ----- 2-3. Predict --------------------------------------------------------------------------
@@ -353,11 +388,13 @@ EPOCH = re.compile(r"Epoch (\d+)/(\d+) · batch (\d+)/(\d+)")
 
 
 def set_training_form(page, **values) -> None:
+    """Type settings into the Train page; each change reruns the page (no form), so wait for it."""
     for label, value in values.items():
         box = page.get_by_label(label, exact=True)
         box.fill(str(value))
         box.press("Tab")
         expect(box).to_have_value(str(value))
+        wait_until_idle(page)
 
 
 def progress_text(page) -> str:
@@ -503,6 +540,98 @@ def test_train_long_run_stop_and_resume(page, server):
         if stop.count() and stop.is_visible():  # never leave a 30-epoch run burning the 2 cores
             stop.click()
     assert not problems, "Train stop/resume problems:\n- " + "\n- ".join(problems)
+
+
+# ----- 6. the Train page as a teacher wants it ------------------------------------------------
+SIDEBAR = '[data-testid="stSidebar"]'
+SIZES = [(1400, 1000), (1280, 720)]
+NARROW = [(800, 900), (1280, 720)]
+
+
+def size_id(size: tuple[int, int]) -> str:
+    return f"{size[0]}x{size[1]}"
+
+
+def fully_in_view(page, locator) -> bool:
+    box, view = locator.bounding_box(), page.viewport_size
+    return (
+        bool(box)
+        and 0 <= box["y"]
+        and box["y"] + box["height"] <= view["height"]
+        and box["x"] + box["width"] <= view["width"]
+    )
+
+
+@needs_data
+@pytest.mark.slow
+@pytest.mark.parametrize("size", SIZES, ids=size_id)
+def test_after_start_the_live_view_is_in_sight(page, server, size):
+    """The learner presses Start (scrolled down to it on a small screen) and sees the run at once."""
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    goto(page, server, "Train", timeout=90)
+    set_training_form(page, **{"Epochs": 3, "Train subset": 6000, "Hidden layers": "32"})
+    start = page.locator(MAIN).get_by_role("button", name="Start training")
+    start.scroll_into_view_if_needed()
+    start.click()
+    bar = page.locator(f"{MAIN} {PROGRESS}").first
+    expect(bar).to_be_visible(timeout=60_000)
+    page.wait_for_timeout(500)  # the one scroll to the live view
+    screenshot(page, f"train-after-start-{size_id(size)}", full=False)
+    assert fully_in_view(page, page.locator("#live")), "the Live heading is out of sight after Start"
+    assert fully_in_view(page, bar), f"the progress bar is out of sight after Start: {bar.bounding_box()}"
+    expect(page.locator(MAIN).get_by_role("button", name="Stop", exact=True)).to_be_visible()
+    done = page.locator(f'{MAIN} [data-testid="stAlert"]').filter(has_text="Training finished")
+    expect(done).to_be_visible(timeout=180_000)
+    wait_until_idle(page)
+    assert fully_in_view(page, page.locator("#live")), "the results pushed the live view out of sight"
+    screenshot(page, f"train-finished-{size_id(size)}", full=False)
+
+
+@needs_data
+@pytest.mark.slow
+def test_sidebar_status_stops_refreshing_when_the_run_ends(page, server):
+    """On another page the sidebar shows the run, refreshing itself every 2 s, and stops once it ended."""
+    sent: list[float] = []  # every message the page sends to the server (reruns, fragment ticks, widgets)
+    page.on("websocket", lambda ws: ws.on("framesent", lambda _payload: sent.append(time.monotonic())))
+    goto(page, server, "Train", timeout=90)
+    set_training_form(page, **{"Epochs": 30, "Train subset": 8000, "Hidden layers": "32"})
+    page.locator(MAIN).get_by_role("button", name="Start training").click()
+    expect(page.locator(f"{MAIN} {PROGRESS}").first).to_contain_text(re.compile(r"Epoch \d+/30"), timeout=120_000)
+    page.locator('[data-testid="stSidebarNav"] a', has_text="Predict").click()  # same session, another page
+    expect(page.locator(f"{MAIN} h1")).to_have_text("Predict")
+    status = page.locator(SIDEBAR).get_by_text(re.compile(r"^Training(: epoch \d+/30| is starting)"))
+    expect(status).to_be_visible(timeout=30_000)
+    ticking = len(sent)
+    expect(status).to_have_count(0, timeout=300_000)  # the run ended: the page redrew once without it
+    wait_until_idle(page)
+    assert len(sent) > ticking, "the sidebar status never refreshed itself while the run went on"
+    page.wait_for_timeout(1000)
+    before = len(sent)
+    page.wait_for_timeout(8000)
+    extra = len(sent) - before
+    record("messages in 8 s on Predict after the run ended", str(extra))
+    assert extra == 0, f"the page still sends {extra} messages in 8 s after the run ended (a timer left running)"
+
+
+@needs_data
+@pytest.mark.parametrize("size", NARROW, ids=size_id)
+def test_nothing_is_cut_off_on_smaller_screens(page, server, size):
+    """Every button and checkbox label is read whole; the drawing canvas fits its column and the window."""
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    goto(page, server, "Train", timeout=90)
+    cut = page.locator(f"{MAIN} .stMarkdownEllipsis").evaluate_all(
+        "els => els.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)"
+    )
+    screenshot(page, f"train-{size_id(size)}")
+    assert not cut, f"labels cut off at {size_id(size)}: {cut}"
+    goto(page, server, "Predict", timeout=90)
+    canvas = page.locator("canvas.upper-canvas").first
+    expect(canvas).to_be_visible(timeout=60_000)
+    column = page.locator('[data-testid="stColumn"]').filter(has=canvas).last
+    box, col = canvas.bounding_box(), column.bounding_box()
+    screenshot(page, f"predict-{size_id(size)}")
+    assert box["x"] >= col["x"] - 1 and box["x"] + box["width"] <= col["x"] + col["width"] + 1, (box, col)
+    assert box["x"] + box["width"] <= size[0], f"the canvas runs off the window: {box}"
 
 
 # ----- 7. saved models survive a server restart --------------------------------------------------
