@@ -72,6 +72,24 @@ def setup_page(title: str, intro: str, sidebar_status: bool = True) -> None:
             training_status()
 
 
+def wrapping_columns(key: str, spec: list[float], min_px: list[int], gap: str = "large") -> list:
+    """``st.columns(spec)`` that move onto rows of their own instead of shrinking below ``min_px``.
+
+    Streamlit squeezes columns side by side down to a 640-px window; a fixed-size canvas or a
+    matrix of numbers is then cut off or unreadable. Column i grows by spec[i] from min_px[i] (or
+    the whole width, when narrower).
+    """
+    block = f".st-key-{key} [data-testid='stHorizontalBlock']"
+    rules = [f"{block} {{flex-wrap: wrap}}"]
+    for i, (grow, px) in enumerate(zip(spec, min_px, strict=True), start=1):
+        rules.append(
+            f"{block} > [data-testid='stColumn']:nth-child({i}) "
+            f"{{flex: {grow} 1 min({px}px, 100%) !important; min-width: min({px}px, 100%) !important}}"
+        )
+    st.html("<style>" + "".join(rules) + "</style>")
+    return st.container(key=key).columns(spec, gap=gap)
+
+
 def session_id() -> str:
     """This browser's private workspace: a random token kept in the page address (``ws``).
 

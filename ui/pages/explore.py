@@ -27,7 +27,7 @@ def projection(_net: MLP, fingerprint: str, layer: str, _ds: Dataset, data_md5: 
 def samples(ds: Dataset) -> None:
     """Random training images of each class beside the class balance."""
     st.header("The data", divider="gray")
-    left, right = st.columns([3, 2], gap="large")
+    left, right = frame.wrapping_columns("samples_row", [3, 2], [420, 300])  # one above the other when narrow
     with left:
         seed = st.session_state.setdefault(state.EXPLORE_SEED, 0)
         if st.button("Show other examples", help="Draw a new random set of training images for each class."):
@@ -83,7 +83,7 @@ def first_layer(net: MLP) -> None:
 def hidden_space(net: MLP, ds: Dataset) -> None:
     """A 2-D PCA map of one layer's activations on test images, coloured by class."""
     st.subheader("How hidden features separate the classes")
-    left, right = st.columns([3, 1], gap="large")
+    left, right = frame.wrapping_columns("projection_row", [3, 1], [420, 220])
     options = charts.layer_options(net)
     layer = right.radio(
         "Layer",

@@ -37,7 +37,8 @@ def headline(ev: Evaluation) -> None:
 @st.fragment  # its controls rerun only this region
 def confusion(ev: Evaluation) -> None:
     """The confusion matrix (counts or shares) beside the accuracy of each class."""
-    left, right = st.columns([3, 2], gap="large")
+    # The matrix's numbers need room: on a narrow window the per-class bars move below it.
+    left, right = frame.wrapping_columns("confusion_row", [3, 2], [560, 300])
     with left:
         st.subheader("Confusion matrix")
         view = st.radio(

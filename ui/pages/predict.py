@@ -20,15 +20,6 @@ ANY_CLASS = "Any class"
 TEST_SEED = 2017  # the year Fashion-MNIST came out: the same sequence of test images every session
 LIVE_EVERY = 2  # seconds between the live model's fresh answers
 CANVAS = 280  # px, the drawing canvas's side
-# The canvas has a fixed size: its column keeps that width, and the answer moves below it when the
-# page is too narrow for both side by side (instead of the canvas being cut off).
-DRAW_CSS = (
-    "<style>.st-key-draw_row [data-testid='stHorizontalBlock'] {flex-wrap: wrap}"
-    f".st-key-draw_row [data-testid='stColumn']:first-child {{flex: 0 0 {CANVAS + 16}px !important; "
-    f"min-width: {CANVAS + 16}px !important}}"
-    ".st-key-draw_row [data-testid='stColumn']:last-child {flex: 1 1 320px !important; min-width: 320px !important}"
-    "</style>"
-)
 INTRO = (
     "Draw a piece of clothing, upload a photo or pick a test image, and see what the network thinks it is: all ten "
     "class probabilities, plus a saliency map of the pixels that drove its answer. Choose the model that is "
@@ -81,8 +72,8 @@ def prediction_panel(label: str, net: MLP | None, image28: np.ndarray, truth: in
 @st.fragment
 def draw_tab(label: str, net: MLP | None) -> None:
     """Draw tab: the canvas on the left, the answer for the drawing on the right (below it when narrow)."""
-    st.html(DRAW_CSS)
-    left, right = st.container(key="draw_row").columns([2, 3], gap="large")
+    # The canvas has a fixed size: on a narrow window the answer moves below it instead of cutting it off.
+    left, right = frame.wrapping_columns("draw_row", [2, 3], [CANVAS + 16, 320])
     with left:
         if st_canvas is None:
             st.warning(f"The drawing canvas cannot run here ({CANVAS_PROBLEM}). Upload and Test image still work.")
