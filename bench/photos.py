@@ -1,7 +1,7 @@
 """Benchmark: uploaded photos with awkward backgrounds, before and after segmentation.
 
 Usage:
-    python bench/photos.py [--model weights/default.npz] [--data-dir DIR] [--n 500] [--seed 0]
+    python bench/photos.py [--model weights/default.npz] [--data-dir DIR] [--n 300] [--seed 0]
                            [--kinds plain,gradient,...] [--save DIR] [--json]
 
 Test images (a class-balanced sample of --n, the same every run) are turned into product-style
@@ -187,10 +187,11 @@ def segmented_input(data: bytes, name: str = "photo") -> tuple[np.ndarray, bool]
 
 def run(
     x: np.ndarray, kinds: tuple[str, ...], seed: int, keep: int = 0
-) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, list]]:
-    """Model inputs per kind: {'before', 'after', 'plain'} arrays; plus up to ``keep`` examples."""
+) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, list], dict[str, list[float]]]:
+    """Model inputs per kind: {'before', 'after', 'plain'} arrays; up to ``keep`` examples; timings (s)."""
     out: dict[str, dict[str, np.ndarray]] = {}
     examples: dict[str, list] = {}
+    times: dict[str, list[float]] = {"before": [], "after": []}
     for kind in kinds:
         k = KINDS.index(kind)  # the same photos whichever kinds are asked for
         before = np.empty((len(x), 784), np.uint8)
@@ -198,13 +199,17 @@ def run(
         plain = np.empty(len(x), bool)
         for i, img in enumerate(x):
             data = make_photo(img, kind, np.random.default_rng([seed, k, i]))
+            t0 = time.perf_counter()
             before[i] = preprocess_upload(data).ravel()
+            t1 = time.perf_counter()
             a, plain[i] = segmented_input(data)
+            times["before"].append(t1 - t0)
+            times["after"].append(time.perf_counter() - t1)
             after[i] = a.ravel()
             if i < keep:
                 examples.setdefault(kind, []).append(data)
         out[kind] = {"before": before, "after": after, "plain": plain}
-    return out, examples
+    return out, examples, times
 
 
 def contact_sheet(photos: list[bytes], before: np.ndarray, after: np.ndarray) -> Image.Image:
@@ -224,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         "--model", default=str(REPO / "weights" / "default.npz"), help="model file (default the shipped one)"
     )
     p.add_argument("--data-dir", default=default_data_dir(), help="Fashion-MNIST folder (default $FASHION_MNIST_DIR)")
-    p.add_argument("--n", type=int, default=500, help="test images, class-balanced (default 500)")
+    p.add_argument("--n", type=int, default=300, help="test images, class-balanced (default 300)")
     p.add_argument("--seed", type=int, default=0, help="fixture randomness (default 0)")
     p.add_argument("--kinds", default=",".join(KINDS), help=f"comma-separated subset of {', '.join(KINDS)}")
     p.add_argument("--save", metavar="DIR", help="write a contact sheet (PNG) per kind into DIR")
@@ -244,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     x, y = subset(ds.x_test, ds.y_test, args.n, seed=0)
     started = time.perf_counter()
-    inputs, examples = run(x, kinds, args.seed, keep=12 if args.save else 0)
+    inputs, examples, times = run(x, kinds, args.seed, keep=12 if args.save else 0)
+    ms = {k: 1000 * float(np.median(v)) for k, v in times.items()}
     seconds = time.perf_counter() - started
     dataset_acc = float(np.mean(net.predict(x) == y))
     results = {}
@@ -254,8 +260,8 @@ def main(argv: list[str] | None = None) -> int:
             "before": float(np.mean(pb == y)),
             "after": float(np.mean(pa == y)),
             "plain": float(arrays["plain"].mean()),
-            "per_class_before": {c: float(np.mean(pb[y == i] == i)) for i, c in enumerate(CLASS_NAMES)},
-            "per_class_after": {c: float(np.mean(pa[y == i] == i)) for i, c in enumerate(CLASS_NAMES)},
+            "per_class_before": {c: float(np.mean(pb[y == i] == i)) for i, c in enumerate(CLASS_NAMES) if (y == i).any()},
+            "per_class_after": {c: float(np.mean(pa[y == i] == i)) for i, c in enumerate(CLASS_NAMES) if (y == i).any()},
         }
         if args.save:
             folder = Path(args.save)
@@ -264,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
             contact_sheet(examples[kind], arrays["before"][:k], arrays["after"][:k]).save(folder / f"{kind}.png")
     if args.json:
         print(json.dumps({"model": args.model, "n": len(y), "seed": args.seed, "dataset_images": dataset_acc,
-                          "seconds": round(seconds, 1), "results": results}, indent=1))  # fmt: skip
+                          "seconds": round(seconds, 1), "median_ms": ms, "results": results}, indent=1))  # fmt: skip
         return 0
     print(f"model {args.model}: {net.describe()}")
     print(
@@ -275,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     for kind, r in results.items():
         change = r["after"] - r["before"]
         print(f"{kind:<11} {r['before']:>12.1%} {r['after']:>10.1%} {change:>+7.1%}  {r['plain']:.0%}")
+    print(f"\nmedian time per photo: upload path {ms['before']:.1f} ms, with segmentation {ms['after']:.1f} ms")
     if "plain" in results:
         same = bool(np.array_equal(inputs["plain"]["before"], inputs["plain"]["after"]))
         print(f"\nplain background: segmented inputs identical to today's: {'yes' if same else 'NO'}")
