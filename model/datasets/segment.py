@@ -75,26 +75,27 @@ class Segmentation:
 def _to_rgb(photo: np.ndarray) -> np.ndarray:
     """(H, W), (H, W, 3) or (H, W, 4) uint8 -> (h, w, 3) float32 at the working size.
 
-    Transparent pixels are flattened onto white.
+    Transparent pixels are flattened onto white. Shrinking happens on the uint8 pixels in
+    Pillow, so a big photo costs no full-size float copy.
     """
     arr = np.asarray(photo)
-    if arr.ndim == 2:
-        arr = np.repeat(arr[..., None], 3, axis=2)
-    if arr.ndim != 3 or arr.shape[2] not in (3, 4) or min(arr.shape[:2]) < 1:
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)) or 0 in arr.shape:
         raise ValueError(f"expected an RGB(A) photo of shape (H, W, 3) or (H, W, 4), got {arr.shape}")
-    rgb = arr[..., :3].astype(np.float32)
-    if arr.shape[2] == 4:
-        alpha = arr[..., 3:4].astype(np.float32) / 255.0
-        rgb = rgb * alpha + 255.0 * (1.0 - alpha)
-    h, w = rgb.shape[:2]
+    if arr.dtype != np.uint8:
+        arr = np.clip(np.nan_to_num(arr.astype(np.float32)), 0.0, 255.0).astype(np.uint8)
+    arr = np.ascontiguousarray(arr)
+    if arr.ndim == 2:
+        img = Image.fromarray(arr, "L").convert("RGB")
+    elif arr.shape[2] == 3:
+        img = Image.fromarray(arr, "RGB")
+    else:
+        img = Image.alpha_composite(Image.new("RGBA", arr.shape[1::-1], "white"), Image.fromarray(arr, "RGBA"))
+        img = img.convert("RGB")
+    w, h = img.size
     scale = WORK_SIDE / max(h, w)
     if scale < 1.0:
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        rgb = np.stack(
-            [np.asarray(Image.fromarray(rgb[..., c]).resize(size, Image.Resampling.BOX)) for c in range(3)],
-            axis=2,
-        )
-    return np.clip(rgb, 0.0, 255.0)
+        img = img.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX)
+    return np.asarray(img, dtype=np.float32)
 
 
 def _frame_mask(h: int, w: int) -> np.ndarray:
