@@ -594,7 +594,8 @@ def test_sidebar_status_stops_refreshing_when_the_run_ends(page, server):
     sent: list[float] = []  # every message the page sends to the server (reruns, fragment ticks, widgets)
     page.on("websocket", lambda ws: ws.on("framesent", lambda _payload: sent.append(time.monotonic())))
     goto(page, server, "Train", timeout=90)
-    set_training_form(page, **{"Epochs": 30, "Train subset": 8000, "Hidden layers": "32"})
+    # Long enough (about half a minute in a worker) to be still running when Predict has loaded.
+    set_training_form(page, **{"Epochs": 30, "Train subset": 20000, "Hidden layers": "64"})
     page.locator(MAIN).get_by_role("button", name="Start training").click()
     expect(page.locator(f"{MAIN} {PROGRESS}").first).to_contain_text(re.compile(r"Epoch \d+/30"), timeout=120_000)
     page.locator('[data-testid="stSidebarNav"] a', has_text="Predict").click()  # same session, another page
