@@ -15,6 +15,8 @@ background the way a person would with a "magic wand" from the edges, at most 25
 3. a shadow is the background's hue, darker by a factor down to SHADOW_DARKEST, with no
    sharp edge in between: the flood goes on into such pixels, at most SHADOW_REACH far,
    never across a garment's outline (edges are widened so a one-pixel gap lets none in);
+   a "shadow" bigger than the garment left over is not believed (a pale garment's folds
+   look like shade) and then none is removed;
 4. what is left is cleaned with morphology (opening, small parts dropped, a 1 px rim back).
 
 The result, ``gray``, is the garment's contrast against a smooth surface fitted to the
@@ -44,8 +46,10 @@ SHADOW_DARKEST = 0.45  # a shadow keeps at least this share of the background's 
 EDGE = 7.0  # grey levels per px: a sharper change is an object's edge, not a soft shadow
 EDGE_SMOOTH = 1.0  # Gaussian sigma (work px) before edges are measured
 SHADOW_PLAIN = 0.85  # a darker region the shadow rule took is a real shadow...
-SHADOW_AREA = 0.008  # ...if it covers more than this share of the photo
-SHADOW_REACH = 0.2  # a shadow extends at most this share of the side from the plain background
+SHADOW_AREA = 0.015  # ...if it covers more than this share of the photo
+SHADOW_REACH = 0.14  # a shadow extends at most this share of the side from the plain background
+SHADOW_HUE = 1.0  # a shadow keeps the hue: off by at most this times the tolerance
+SHADOW_SHARE = 0.5  # shadows covering more than this share of shadow + garment are not believed
 PLAIN_TOLERANCE = 16.0  # images.TRIM_TOLERANCE: what today's recipe trims as background
 MIN_PART = 0.15  # garment parts smaller than this share of the largest are dropped
 LOCAL = 0.08  # the local background follows changes over about this share of the side
@@ -162,6 +166,13 @@ def _largest_parts(mask: np.ndarray) -> np.ndarray:
     return np.isin(labels, keep)
 
 
+def _clean(fg: np.ndarray) -> np.ndarray:
+    """Foreground mask cleaned: opened (specks and threads off), small parts dropped, 1 px rim back."""
+    fg = ndi.binary_opening(fg, structure=np.ones((3, 3), bool), iterations=1)
+    fg = _largest_parts(fg)
+    return ndi.binary_dilation(fg, iterations=1) if fg.any() else fg
+
+
 def _flood(candidates: np.ndarray, frame: np.ndarray) -> np.ndarray:
     """The parts of a bool mask connected to the frame."""
     labels, _ = ndi.label(candidates)
@@ -223,7 +234,7 @@ def segment(photo: np.ndarray) -> Segmentation:
     # and it changes softly (no sharp edge), unlike a garment's outline.
     r = (smooth * local).sum(axis=2) / np.maximum((local * local).sum(axis=2), 1.0)
     hue_off = np.linalg.norm(smooth - r[..., None] * local, axis=2)
-    shadow_like = (r >= SHADOW_DARKEST) & (r <= 1.0) & (hue_off <= tol)
+    shadow_like = (r >= SHADOW_DARKEST) & (r <= 1.0) & (hue_off <= SHADOW_HUE * tol)
     sharp = ndi.gaussian_filter(_luma(rgb), EDGE_SMOOTH)
     grad = np.hypot(ndi.sobel(sharp, axis=0), ndi.sobel(sharp, axis=1)) / 8.0
     # Edges are widened so a one-pixel gap in a garment's outline lets no shadow flood in,
@@ -233,9 +244,13 @@ def segment(photo: np.ndarray) -> Segmentation:
     reach = max(1, round(SHADOW_REACH * max(h, w)))
     shade = ndi.binary_dilation(plain_bg, iterations=reach, mask=plain_bg | (shadow_like & ~edges))
     bg = ndi.binary_dilation(shade, iterations=3, mask=shade | shadow_like)
-    fg = ndi.binary_opening(~bg, structure=np.ones((3, 3), bool), iterations=1)
-    fg = _largest_parts(fg)
-    fg = ndi.binary_dilation(fg, iterations=1) if fg.any() else fg
+    fg = _clean(~bg)
+    # A "shadow" larger than what is left of the garment is a pale garment the flood got
+    # into (its folds look like shade): then no shadow is removed at all.
+    shadow_px = int((bg & ~plain_bg).sum())
+    if shadow_px > SHADOW_SHARE * (shadow_px + int(fg.sum())):
+        shade = bg = plain_bg
+        fg = _clean(~bg)
     # Garment contrast on the unsmoothed photo, against a smooth surface fitted to the plain
     # background around it (shadows left out), so the garment gets no blotches of its own.
     # A dark garment on a lighter ground is measured as a share of the light falling there
