@@ -260,8 +260,12 @@ def main(argv: list[str] | None = None) -> int:
             "before": float(np.mean(pb == y)),
             "after": float(np.mean(pa == y)),
             "plain": float(arrays["plain"].mean()),
-            "per_class_before": {c: float(np.mean(pb[y == i] == i)) for i, c in enumerate(CLASS_NAMES) if (y == i).any()},
-            "per_class_after": {c: float(np.mean(pa[y == i] == i)) for i, c in enumerate(CLASS_NAMES) if (y == i).any()},
+            "per_class_before": {
+                c: float(np.mean(pb[y == i] == i)) for i, c in enumerate(CLASS_NAMES) if (y == i).any()
+            },
+            "per_class_after": {
+                c: float(np.mean(pa[y == i] == i)) for i, c in enumerate(CLASS_NAMES) if (y == i).any()
+            },
         }
         if args.save:
             folder = Path(args.save)
