@@ -131,14 +131,14 @@ async def drive(cfg: Config, base: str, rec: Recorder, sampler: ProcSampler | No
                 await asyncio.wait_for(browser.close(), 20)
             except Exception:  # noqa: BLE001
                 pass
-    # Abandoned trainings must stop after IDLE_TIMEOUT: the server goes idle and its threads do not grow.
+    # Abandoned trainings must stop after IDLE_TIMEOUT: the server and its training workers go idle, its threads do not grow.
     if sampler is not None and sampler.server_pid and cfg.idle_wait > 0:
         log(cfg, f"  all sessions closed; waiting up to {cfg.idle_wait:.0f} s for the server to go idle")
         t_closed = result["t_closed"]
         while time.perf_counter() - t_closed < cfg.idle_wait:
             await asyncio.sleep(1.0)
             cpu = cpu_usage(sampler.window(time.perf_counter() - 3.0, time.perf_counter()))
-            if time.perf_counter() - t_closed > 3 and cpu and cpu["server"] < IDLE_CPU:
+            if time.perf_counter() - t_closed > 3 and cpu and cpu["server"] + cpu["workers"] < IDLE_CPU:
                 await asyncio.sleep(2.0)  # let the stopped threads exit
                 result["server_idle_after"] = round(time.perf_counter() - t_closed, 1)
                 break

@@ -14,11 +14,12 @@ on a 300x300 background, encoded as an upload. One fixture kind per column:
   texture     wood-like grain and fine noise        studio     gradient + shadow (the issue's bag)
   everything  gradient, shadow, texture, off-centre, rotated and JPEG at once
 
-Each photo's bytes go through the current upload path (model.datasets.images.preprocess_upload)
-and through segmentation first (model.datasets.segment.segment, then the same recipe,
-to_model_input, on its cleaned image; a photo whose background segment() calls plain takes
-today's path unchanged). Accuracy is printed per kind, before and after, with the share of
-photos segment() called plain. --save writes a contact sheet per kind (photo, before, after).
+Each photo's bytes go through the app's upload path (model.datasets.images.preprocess_upload)
+twice: without segmentation (segment_background=False, the recipe alone, as before) and as the
+app does it, with the garment cut from a non-plain background first (model.datasets.segment;
+a photo whose background it calls plain keeps the recipe's input unchanged). Accuracy is printed
+per kind, before and after, with the share of photos whose input did not change.
+--save writes a contact sheet per kind (photo, before, after).
 
 It exits 0 whatever the figures (1 if the model or data cannot be loaded).
 """
@@ -42,8 +43,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from model.datasets.fashion_mnist import CLASS_NAMES, load_fashion_mnist  # noqa: E402
-from model.datasets.images import load_image, preprocess_upload, to_model_input  # noqa: E402
-from model.datasets.segment import segment  # noqa: E402
+from model.datasets.images import preprocess_upload  # noqa: E402
 from model.errors import DataError, ModelFileError  # noqa: E402
 from model.model_file import load_model  # noqa: E402
 from model.training.splits import subset  # noqa: E402
@@ -176,19 +176,10 @@ def make_photo(image: np.ndarray, kind: str, rng: np.random.Generator) -> bytes:
     return buf.getvalue()
 
 
-def segmented_input(data: bytes, name: str = "photo") -> tuple[np.ndarray, bool]:
-    """Upload bytes -> ((28, 28) uint8 model input via segmentation, background was plain)."""
-    img = load_image(data, name)
-    seg = segment(np.asarray(img.convert("RGB")))
-    if seg.plain:
-        return to_model_input(img), True
-    return to_model_input(Image.fromarray(np.rint(seg.gray).astype(np.uint8), "L")), False
-
-
 def run(
     x: np.ndarray, kinds: tuple[str, ...], seed: int, keep: int = 0
 ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, list], dict[str, list[float]]]:
-    """Model inputs per kind: {'before', 'after', 'plain'} arrays; up to ``keep`` examples; timings (s)."""
+    """Model inputs per kind: {'before', 'after', 'plain' (input unchanged)}; up to ``keep`` examples; timings (s)."""
     out: dict[str, dict[str, np.ndarray]] = {}
     examples: dict[str, list] = {}
     times: dict[str, list[float]] = {"before": [], "after": []}
@@ -200,9 +191,10 @@ def run(
         for i, img in enumerate(x):
             data = make_photo(img, kind, np.random.default_rng([seed, k, i]))
             t0 = time.perf_counter()
-            before[i] = preprocess_upload(data).ravel()
+            before[i] = preprocess_upload(data, segment_background=False).ravel()
             t1 = time.perf_counter()
-            a, plain[i] = segmented_input(data)
+            a = preprocess_upload(data)
+            plain[i] = np.array_equal(a.ravel(), before[i])
             times["before"].append(t1 - t0)
             times["after"].append(time.perf_counter() - t1)
             after[i] = a.ravel()
@@ -281,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(y)} test images as {SIDE}x{SIDE} photos per kind ({seconds:.0f} s); "
         f"the same images as 28x28 dataset inputs: {dataset_acc:.1%}"
     )
-    print(f"\n{'kind':<11} {'upload path':>12} {'segmented':>10} {'change':>7}  background called plain")
+    print(f"\n{'kind':<11} {'upload path':>12} {'segmented':>10} {'change':>7}  input unchanged")
     for kind, r in results.items():
         change = r["after"] - r["before"]
         print(f"{kind:<11} {r['before']:>12.1%} {r['after']:>10.1%} {change:>+7.1%}  {r['plain']:.0%}")

@@ -63,7 +63,11 @@ def _cpu_total() -> tuple[int, int]:
 
 
 class ProcSampler(threading.Thread):
-    """Every `interval` s: server tree RSS and threads, CPU ticks of server / this client / machine."""
+    """Every `interval` s: the web server's RSS, threads and CPU ticks, and those of its child processes.
+
+    The web process is measured alone: since trainings run on Dask, its children are the embedded
+    scheduler and training workers, whose CPU and memory are reported apart as "workers".
+    """
 
     def __init__(self, server_pid: int | None, interval: float = 0.5):
         super().__init__(name="proc-sampler", daemon=True)
@@ -75,15 +79,18 @@ class ProcSampler(threading.Thread):
 
     def sample(self) -> dict:
         table = _process_table()
-        server = _tree(self.server_pid, table) if self.server_pid else set()
-        client = _tree(os.getpid(), table) - server
+        tree = _tree(self.server_pid, table) if self.server_pid else set()
+        server = tree & {self.server_pid}
+        workers = tree - server
+        client = _tree(os.getpid(), table) - tree
         busy, total = _cpu_total()
         return {
             "t": time.perf_counter(),
             "rss_kb": sum(_status(p, "VmRSS") for p in server),
+            "worker_rss_kb": sum(_status(p, "VmRSS") for p in workers),
             "threads": _status(self.server_pid, "Threads") if self.server_pid else 0,
-            "tree_threads": sum(_status(p, "Threads") for p in server),
             "server_ticks": sum(table[p][1] for p in server),
+            "worker_ticks": sum(table[p][1] for p in workers),
             "client_ticks": sum(table[p][1] for p in client),
             "busy": busy,
             "total": total,
@@ -110,7 +117,7 @@ class ProcSampler(threading.Thread):
 
 
 def cpu_usage(rows: list[dict]) -> dict | None:
-    """CPU in % of one core over a window of sampler rows: server, client (browser), others, machine."""
+    """CPU in % of one core over a window of sampler rows: server, its workers, client (browser), others, machine."""
     if len(rows) < 2:
         return None
     a, b = rows[0], rows[-1]
@@ -120,12 +127,14 @@ def cpu_usage(rows: list[dict]) -> dict | None:
     hz = os.sysconf("SC_CLK_TCK")
     ncpu = os.cpu_count() or 1
     server = (b["server_ticks"] - a["server_ticks"]) / hz / dt * 100
+    workers = (b["worker_ticks"] - a["worker_ticks"]) / hz / dt * 100
     client = (b["client_ticks"] - a["client_ticks"]) / hz / dt * 100
     machine = (b["busy"] - a["busy"]) / max(b["total"] - a["total"], 1) * 100 * ncpu
     return {
         "server": round(server),
+        "workers": round(workers),
         "browser_and_driver": round(client),
-        "others": round(max(machine - server - client, 0)),
+        "others": round(max(machine - server - workers - client, 0)),
         "machine": round(machine),
         "cores": ncpu,
     }

@@ -83,16 +83,18 @@ def build_result(cfg: Config, rec: Recorder, sampler: ProcSampler | None, result
             "rss_mb_start": round(result["rss_start_kb"] / 1024, 1),
             "rss_mb_peak": round(max(r["rss_kb"] for r in rows) / 1024, 1),
             "rss_mb_end": round(rows[-1]["rss_kb"] / 1024, 1),
+            "worker_rss_mb_peak": round(max(r["worker_rss_kb"] for r in rows) / 1024, 1),
             "threads_start": result["threads_start"],
             "threads_peak": max(r["threads"] for r in rows),
             "threads_at_close": next((r["threads"] for r in rows if r["t"] >= t_closed), rows[-1]["threads"]),
             "threads_end": rows[-1]["threads"],
             "idle_after_close_s": result.get("server_idle_after"),
             "cpu_load_phase": cpu_usage([r for r in rows if t_go <= r["t"] <= t_end]),
-            "after_close": [  # every 10 s after the sessions closed: server CPU (% of a core) and threads
+            "after_close": [  # every 10 s after the sessions closed: server and worker CPU (% of a core), threads
                 {
                     "from_s": k,
                     "server_cpu": (cpu_usage(sampler.window(t_closed + k, t_closed + k + 5)) or {}).get("server"),
+                    "worker_cpu": (cpu_usage(sampler.window(t_closed + k, t_closed + k + 5)) or {}).get("workers"),
                     "threads": sampler.window(t_closed + k, t_closed + k + 5)[-1]["threads"],
                 }
                 for k in range(0, int(cfg.idle_wait) + 1, 10)
@@ -243,7 +245,12 @@ def report(cfg: Config, res: dict) -> str:
     s = res["server"]
     if s:
         add(
-            f"server memory (RSS, process tree): start {s['rss_mb_start']} MB, peak {s['rss_mb_peak']} MB, end {s['rss_mb_end']} MB"
+            f"server memory (RSS, web process): start {s['rss_mb_start']} MB, peak {s['rss_mb_peak']} MB, end {s['rss_mb_end']} MB"
+            + (
+                f"; its child processes (Dask scheduler, workers) peak {s['worker_rss_mb_peak']} MB"
+                if s["worker_rss_mb_peak"]
+                else ""
+            )
         )
         add(
             f"server threads: start {s['threads_start']}, peak {s['threads_peak']}, at close {s['threads_at_close']}, "
@@ -260,12 +267,15 @@ def report(cfg: Config, res: dict) -> str:
         if c:
             add(
                 f"CPU in the load phase (% of one core, {c['cores']} cores): server {c['server']}%, "
+                f"its training workers {c['workers']}%, "
                 f"chromium + Playwright {c['browser_and_driver']}%, everything else {c['others']}%, machine {c['machine']}%"
             )
         if s["after_close"]:
             add(
-                "after close, every 10 s (server CPU % / threads): "
-                + ", ".join(f"+{r['from_s']} s {r['server_cpu']}%/{r['threads']}" for r in s["after_close"])
+                "after close, every 10 s (server CPU % / worker CPU % / server threads): "
+                + ", ".join(
+                    f"+{r['from_s']} s {r['server_cpu']}%/{r['worker_cpu']}%/{r['threads']}" for r in s["after_close"]
+                )
             )
     add("")
     add(f"errors: {len(res['errors'])}")

@@ -16,6 +16,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps
 
+from model.datasets.segment import segment
 from model.datasets.spec import IMAGE_SIDE
 from model.errors import ImageError
 
@@ -212,9 +213,27 @@ def _fit(gray: np.ndarray) -> np.ndarray:
     return out
 
 
-def to_model_input(img: Image.Image) -> np.ndarray:
+# Photo modes whose background segment() can model; others (16-bit, float, LAB) keep the plain recipe.
+_SEGMENTABLE = ("RGB", "L", "P", "CMYK", "YCbCr")
+
+
+def _segmented(img: Image.Image, gray: np.ndarray) -> np.ndarray:
+    """An opaque photo's garment cut from a gradient, shadow or textured background (H, W) float 0-255.
+
+    Returns ``gray`` unchanged when the background is plain (today's trim removes it exactly),
+    or when the photo has transparency (its cut-out is already made) or a mode segment() cannot read.
+    """
+    if img.mode not in _SEGMENTABLE or has_alpha(img):
+        return gray
+    seg = segment(np.asarray(_shrink(img).convert("RGB")))
+    return gray if seg.plain else seg.gray
+
+
+def to_model_input(img: Image.Image, segment_background: bool = True) -> np.ndarray:
     """Any Pillow image -> (28, 28) uint8, light garment on black like Fashion-MNIST.
 
+    With ``segment_background`` an opaque photo's garment is first cut from a non-plain
+    background (gradient, shadow, texture; see ``segment``); a plain one is left as it is.
     A blank image (one colour, or fully transparent) gives all zeros; see is_blank.
     """
     if not isinstance(img, Image.Image):
@@ -240,6 +259,11 @@ def to_model_input(img: Image.Image) -> np.ndarray:
     ) as exc:  # modes Pillow can't convert
         msg = f"Images of mode {img.mode!r} cannot be converted: {exc}"
         raise ImageError(msg) from exc
+    if segment_background:
+        try:
+            gray = _segmented(img, gray)
+        except MemoryError as exc:
+            raise ImageError("The image is too large to process; use a smaller one.") from exc
     return _fit(gray)
 
 
@@ -269,9 +293,9 @@ def canvas_to_model_input(rgba: np.ndarray) -> np.ndarray:
     return _fit(lum)
 
 
-def preprocess_upload(data: bytes | BinaryIO, name: str = "image") -> np.ndarray:
-    """Uploaded file bytes -> (28, 28) uint8 model input (ImageError if unusable)."""
-    return to_model_input(load_image(data, name))
+def preprocess_upload(data: bytes | BinaryIO, name: str = "image", segment_background: bool = True) -> np.ndarray:
+    """Uploaded file bytes -> (28, 28) uint8 model input (ImageError if unusable); see to_model_input."""
+    return to_model_input(load_image(data, name), segment_background)
 
 
 def is_blank(arr28: np.ndarray) -> bool:

@@ -25,7 +25,8 @@ background around it, light on black, with everything else exactly 0: what
 measured relative to the light falling where it lies (flat-field correction), so one navy
 shirt reads the same at both ends of a gradient. ``plain`` says the background was plain
 already (the recipe's own trim tolerance covers it and no real shadow was found), so a
-caller can keep today's path unchanged for such photos.
+caller can keep today's path unchanged for such photos; a close crop (the garment covers more
+than CLOSE_CROP of the frame, as in the dataset's own images) is called plain too.
 Only NumPy, Pillow and SciPy are used.
 """
 
@@ -38,6 +39,7 @@ from PIL import Image
 from scipy import ndimage as ndi
 
 WORK_SIDE = 256  # photos are analysed with their longest side at most this many px
+MIN_SIDE = 64  # smaller images are icons or dataset-sized crops, not photos: left to the recipe
 FRAME = 0.04  # width of the border frame the background is learnt from, share of the side
 SMOOTH = 1.5  # Gaussian sigma (work px) that averages out texture and JPEG noise
 MIN_TOLERANCE = 14.0  # colour distance (0-255 scale) always counted as background
@@ -53,6 +55,7 @@ SHADOW_SHARE = 0.5  # shadows covering more than this share of shadow + garment 
 PLAIN_TOLERANCE = 16.0  # images.TRIM_TOLERANCE: what today's recipe trims as background
 MIN_PART = 0.15  # garment parts smaller than this share of the largest are dropped
 LOCAL = 0.08  # the local background follows changes over about this share of the side
+CLOSE_CROP = 0.02  # a garment covering more of the frame than this runs off the photo: not segmented
 _LUMA = (0.299, 0.587, 0.114)  # ITU-R 601, as Pillow's "L" and images.py
 
 
@@ -219,7 +222,7 @@ def segment(photo: np.ndarray) -> Segmentation:
     h, w = rgb.shape[:2]
     frame = _frame_mask(h, w)
     background = np.median(rgb[frame], axis=0).astype(np.float32)
-    if min(h, w) < 8:  # too small to tell anything apart: leave it to the recipe
+    if min(photo.shape[:2]) < MIN_SIDE:  # an icon or a dataset-sized image: leave it to the recipe
         return Segmentation(np.ones((h, w), bool), _luma(rgb), True, background)
     smooth = ndi.gaussian_filter(rgb, sigma=(SMOOTH, SMOOTH, 0))
     model, spread = background_model(smooth, frame)
@@ -272,4 +275,8 @@ def segment(photo: np.ndarray) -> Segmentation:
         off = np.abs(lum_raw[around] - base) > PLAIN_TOLERANCE
         shadowed = shade & ~plain_bg & (r < SHADOW_PLAIN)
         plain = float(off.mean()) <= 0.002 and int(shadowed.sum()) <= SHADOW_AREA * h * w
+    # A close crop (a dataset image, a garment filling the photo) leaves too little of the frame
+    # to learn the background from: cutting it measurably hurts, so the recipe takes it as it is.
+    if float(fg[frame].mean()) > CLOSE_CROP:
+        plain = True
     return Segmentation(fg, gray, plain, background)

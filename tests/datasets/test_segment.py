@@ -107,10 +107,26 @@ def test_segmented_busy_photo_reads_like_the_plain_one():
     plain_input = to_model_input(Image.fromarray(photo(plain_bg(), mask)))
     busy = segment(photo(shadowed(gradient_bg(), mask), mask))
     busy_input = to_model_input(Image.fromarray(np.rint(busy.gray).astype(np.uint8)))
-    raw_busy_input = to_model_input(Image.fromarray(photo(shadowed(gradient_bg(), mask), mask)))
+    raw_busy_input = to_model_input(Image.fromarray(photo(shadowed(gradient_bg(), mask), mask)), False)
     err = np.abs(busy_input.astype(int) - plain_input).mean()
     raw_err = np.abs(raw_busy_input.astype(int) - plain_input).mean()
     assert err < 12 and err < raw_err / 3
+
+
+def test_upload_path_segments_busy_photos_and_leaves_plain_ones_alone():
+    """to_model_input (what Predict and the CLI use) cuts the garment from a busy background itself."""
+    mask = shirt_mask()
+    busy = Image.fromarray(photo(shadowed(gradient_bg(), mask), mask))
+    cut = segment(np.asarray(busy))
+    by_hand = to_model_input(Image.fromarray(np.rint(cut.gray).astype(np.uint8)))  # rounded: nearly the same
+    assert np.abs(to_model_input(busy).astype(int) - by_hand).max() <= 2
+    assert np.abs(to_model_input(busy).astype(int) - to_model_input(busy, segment_background=False)).mean() > 10
+    plain = Image.fromarray(photo(plain_bg(), mask))
+    assert np.array_equal(to_model_input(plain), to_model_input(plain, segment_background=False))
+    # A cut-out with transparency is already segmented: its alpha decides, not segment().
+    rgba = busy.convert("RGBA")
+    rgba.putalpha(Image.fromarray((mask * 255).astype(np.uint8)))
+    assert np.array_equal(to_model_input(rgba), to_model_input(rgba, segment_background=False))
 
 
 def test_garment_touching_the_edge_and_off_centre():
@@ -136,6 +152,15 @@ def test_big_photos_are_analysed_small_and_rgba_is_flattened():
     rgba = np.dstack([big, np.full(big.shape[:2], 255, np.uint8)])
     rgba[:40, :40, 3] = 0  # a transparent corner counts as white background
     assert np.array_equal(segment(rgba).mask, seg.mask)
+
+
+def test_close_crops_and_small_images_keep_the_recipe():
+    """A garment running off the photo's edges, or a dataset-sized image, is not segmented."""
+    big = shirt_mask(side=480, dy=150)[-SIDE:, 120:360]  # the shirt's lower part fills the frame's bottom
+    assert segment(photo(gradient_bg(), big)).plain
+    small = np.asarray(Image.fromarray(photo(gradient_bg(), shirt_mask())).resize((56, 56)))
+    assert segment(small).plain
+    assert not segment(photo(gradient_bg(), shirt_mask())).plain
 
 
 def test_grey_and_tiny_inputs():
