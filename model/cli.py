@@ -394,7 +394,14 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
 
     dataset = _load_data(args, status)
     say(f"data   {dataset.source}: {len(dataset.y_train)} training, {len(dataset.y_test)} test images")
-    trainer = Trainer(cfg, dataset.x_train, dataset.y_train)
+    if cfg.drawings:
+        say("prep   rendering the training images as drawings (once; cached for later runs)")
+
+    def rendering(done: int, total: int) -> None:
+        status.show(f"drawings {_bar(done / max(total, 1))} {done:,}/{total:,}")
+
+    trainer = Trainer(cfg, dataset.x_train, dataset.y_train, on_render=rendering)
+    status.clear()
     val = f", {len(trainer.y_val)} held out for validation" if len(trainer.y_val) else ""
     say(f"model  {trainer.net.describe()}, {trainer.net.n_params:,} parameters")
     say(

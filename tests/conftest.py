@@ -36,6 +36,14 @@ def models_dir(monkeypatch, tmp_path):
     return folder
 
 
+@pytest.fixture(autouse=True)
+def cache_dir(monkeypatch, tmp_path_factory):
+    """Cached drawings (model.datasets.renderings) go to one temporary folder per test session."""
+    folder = tmp_path_factory.getbasetemp() / "cache"
+    monkeypatch.setenv("FASHION_CACHE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="module")
 def one_blas_thread():
     """One BLAS thread for a test module (``pytestmark = pytest.mark.usefixtures("one_blas_thread")``).

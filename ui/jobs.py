@@ -77,7 +77,7 @@ def train_task(key: str, cfg: TrainConfig, source: Dataset | str | None, trainer
     lower_priority()
     status, weights, stop = Variable(f"status-{key}"), Variable(f"weights-{key}"), Event(f"stop-{key}")
 
-    def report(state: RunState, p: Progress | None) -> None:
+    def report(state: RunState, p: Progress | None, rendered: tuple[int, int] | None = None) -> None:
         status.set(
             {
                 "state": str(state),
@@ -88,15 +88,21 @@ def train_task(key: str, cfg: TrainConfig, source: Dataset | str | None, trainer
                 "pid": os.getpid(),
                 "snapshots": snapshots,  # weights published so far: readers fetch them only when new
                 "inside": inside.to_dict(),  # gradient norms, dead/saturated units over the run (ui.inside)
+                "rendered": rendered,  # (done, total) drawings rendered before the run (cfg.drawings)
             }
         )
 
     snapshots, inside = 0, DiagnosticsHistory()
     report(RunState.PREPARING, None)
     ds = _dataset(source)
+
+    def rendering(done: int, total: int) -> None:
+        report(RunState.PREPARING, None, (done, total))
+
     if trainer is None:
-        trainer = Trainer(cfg, ds.x_train, ds.y_train)
+        trainer = Trainer(cfg, ds.x_train, ds.y_train, on_render=rendering)
     else:
+        trainer.on_render = rendering
         trainer.attach_data(ds.x_train, ds.y_train)
     trainer.snapshot_every = SNAPSHOT_EVERY
     trainer.stop_flag.clear()  # a stop that ended the previous leg was consumed there
@@ -158,6 +164,7 @@ class TrainingJob:
         self.inside: dict = {}  # readings inside the network over the run (ui.inside), once it reports
         self.per_epoch = 0  # training images per epoch, known once the run reports
         self.worker_pid = 0  # the worker process training it, once it reports
+        self.rendered: tuple[int, int] | None = None  # drawings rendered so far while preparing
         self.result: tuple[MLP, Evaluation] | None = None
         self._trainer: Trainer | None = None  # a stopped run, without data, for Resume
         self._snapshot: MLP | None = None
@@ -271,6 +278,7 @@ class TrainingJob:
         self.history = {name: list(values) for name, values in status["history"].items()}
         self.warnings = list(status["warnings"])
         self.per_epoch, self.worker_pid = status["per_epoch"], status["pid"]
+        self.rendered = status.get("rendered")
         self.inside = status.get("inside", {})  # readings inside the network, for ui.inside
         if status["snapshots"] != self._snapshots_read:  # new weights: about 2 MB for the best recipe
             try:

@@ -63,6 +63,12 @@ def status_line(job: TrainingJob) -> str:
             f"Waiting for a free training slot: you are number {place} in the queue "
             f"({job.slot_limit} trainings run at once on the training cluster). It starts by itself."
         )
+    if job.state == RunState.PREPARING and job.rendered:
+        done, total = job.rendered
+        return (
+            f"Drawing the training images as silhouettes and outlines on a training worker: {done:,} of "
+            f"{total:,} drawings (once; later runs with the same data and seed reuse them)…"
+        )
     if job.state == RunState.PREPARING:
         return "Preparing the data on a training worker (loading, splitting and preprocessing the images)…"
     if p is None:

@@ -31,6 +31,8 @@ RANGES = {
     "l2": (0.0, 1.0, True),
     "dropout": (0.0, 0.9, True),
     "input_dropout": (0.0, 0.9, True),
+    "shift": (0, 4, True),
+    "drawings": (0.0, 0.5, True),
     "label_smoothing": (0.0, 0.5, True),
     "val_fraction": (0.0, 0.5, True),
     "seed": (0, 2**32 - 1, True),
@@ -67,6 +69,13 @@ HELP = {
     "l2": "L2 penalty on the weights, added to the loss. Small values (1e-4) curb overfitting; large ones underfit.",
     "dropout": "Share of hidden units switched off at random in each step; fights overfitting (0.2-0.3 is typical).",
     "input_dropout": "Share of input pixels switched off at random in each step; a mild augmentation.",
+    "shift": "Moves each training image by up to this many pixels each time it is shown (0 = off): "
+    "the network stops relying on exact positions and generalizes better.",
+    "flip": "Mirrors half the training images left-right at random each time they are shown "
+    "(clothes look much the same mirrored): more variety, better generalization.",
+    "drawings": "Share of training images shown as a drawing instead (a filled silhouette or an outline, "
+    "as people draw on the Predict page); teaches the network to read drawings. Renders every "
+    "training image once before the first run (cached afterwards).",
     "label_smoothing": "Trains towards 90% instead of 100% certainty (at 0.1), which often generalizes better.",
     "preprocessing": "scale maps pixels to 0-1; standardize centres each pixel on its training mean; l2 gives each image unit length.",
     "val_fraction": "Share of the 60,000 training images held out to watch for overfitting (0 trains on all).",
@@ -97,6 +106,9 @@ class TrainConfig:
     l2: float = 0.0
     dropout: float = 0.2
     input_dropout: float = 0.0
+    shift: int = 0  # random shift of each training image, px
+    flip: bool = False  # random left-right mirror images
+    drawings: float = 0.0  # share of training images shown as drawings (silhouette or outline)
     label_smoothing: float = 0.0
     preprocessing: str = "scale"
     val_fraction: float = 0.1
@@ -112,6 +124,9 @@ class TrainConfig:
         for units in self.hidden:
             if not isinstance(units, int) or isinstance(units, bool) or not 1 <= units <= MAX_UNITS:
                 raise ConfigError(f"hidden: each layer needs 1 to {MAX_UNITS} units, got {units!r}")
+        for name in ("flip", "restore_best"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name}: expected true or false, got {getattr(self, name)!r}")
         for name, options in CHOICES.items():
             if getattr(self, name) not in options:
                 raise ConfigError(f"{name}: {getattr(self, name)!r} is not one of {', '.join(options)}")

@@ -55,6 +55,7 @@ def _probe_config(cfg: TrainConfig) -> tuple[TrainConfig, float]:
         train_subset=0,
         patience=0,
         warmup_epochs=0.0,
+        drawings=0.0,  # the drawings are rendered once before training (cached), not per step
     )
     return probe, factor
 
@@ -102,7 +103,7 @@ def probe_seconds_per_example(cfg: TrainConfig) -> tuple[float, float]:
         last, seen = now, trainer.seen
     steps = np.array(durations)
     train = float(np.minimum(steps, SPIKE * np.median(steps)).sum()) / max(images, 1) * factor
-    chunk = trainer.x_train[:2048]
+    chunk = trainer.net.preprocessor.transform(x[:2048])
     trainer.net.forward(chunk)  # warm-up
     t0 = time.perf_counter()
     trainer.net.forward(chunk)

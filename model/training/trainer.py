@@ -23,6 +23,7 @@ from model.nn.network import MLP
 from model.nn.optimizers import make_optimizer
 from model.nn.preprocessing import Preprocessor
 from model.nn.schedules import learning_rate
+from model.training.augment import shift_and_flip
 from model.training.config import TrainConfig
 from model.training.splits import stratified_split, subset
 
@@ -220,8 +221,10 @@ class Trainer:
         y: np.ndarray,
         net: MLP | None = None,
         stop_flag: StopFlag | None = None,
+        on_render: Callable[[int, int], None] | None = None,
     ):
         self.cfg = cfg.validate()
+        self.on_render = on_render
         rng = np.random.default_rng(cfg.seed)
         x, y, train_idx, val_idx = self._split(x, y)
         pre = net.preprocessor if net is not None else Preprocessor.fit(cfg.preprocessing, x[train_idx])
@@ -271,12 +274,25 @@ class Trainer:
 
         The subset, split and preprocessing are seeded, so the same x and y give exactly the
         arrays this run had: a trainer that travelled without them (``release_data``) resumes
-        bit-identically.
+        bit-identically. With augmentation (shift, flip, drawings) the training images are
+        kept as pixels and preprocessed batch by batch after their random changes; with
+        drawings, every training image is first rendered as a silhouette and an outline
+        (``drawing_pool``, cached on disk; ``on_render(done, total)`` reports its progress).
         """
+        cfg = self.cfg
         x, y, train_idx, val_idx = self._split(x, y)
         pre = self.net.preprocessor
-        self.x_train, self.y_train = pre.transform(x[train_idx]), y[train_idx]
+        self.y_train = y[train_idx]
         self.x_val, self.y_val = pre.transform(x[val_idx]), y[val_idx]
+        self.x_train = self.x_pixels = self.x_drawn = None
+        if cfg.shift or cfg.flip or cfg.drawings:
+            self.x_pixels = np.clip(x[train_idx], 0, 255).astype(np.uint8)
+        else:
+            self.x_train = pre.transform(x[train_idx])
+        if cfg.drawings:
+            from model.datasets.renderings import default_cache_dir, drawing_pool  # SciPy, Pillow: only now
+
+            self.x_drawn = drawing_pool(self.x_pixels, cfg.seed, default_cache_dir(), self.on_render)
         self._buffers: dict[int, np.ndarray] = {}
 
     def release_data(self) -> None:
@@ -284,13 +300,13 @@ class Trainer:
 
         A finished run needs them no more; a stopped one gets them back with ``attach_data``.
         """
-        self.x_train = self.x_val = None
+        self.x_train = self.x_val = self.x_pixels = self.x_drawn = None
         self._buffers = {}
 
     def __getstate__(self) -> dict:
         """Pickled (e.g. sent between processes) without its data arrays; see ``attach_data``."""
         state = self.__dict__.copy()
-        state.update(x_train=None, x_val=None, _buffers={})
+        state.update(x_train=None, x_val=None, x_pixels=None, x_drawn=None, _buffers={}, on_render=None)
         return state
 
     # ----- control ----------------------------------------------------------
@@ -393,12 +409,26 @@ class Trainer:
     # ----- helpers ------------------------------------------------------------
     def _batch(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         idx = self.perm[i * self.batch_size : (i + 1) * self.batch_size]
+        if self.x_pixels is not None:
+            return self._augmented(idx), self.y_train[idx]
         # Gathering into a reused buffer avoids faulting in fresh pages every batch.
         buf = self._buffers.get(len(idx))
         if buf is None:
             buf = self._buffers[len(idx)] = np.empty((len(idx), N_PIXELS), np.float32)
         np.take(self.x_train, idx, axis=0, out=buf, mode="clip")  # 'raise' would buffer; idx is a permutation
         return buf, self.y_train[idx]
+
+    def _augmented(self, idx: np.ndarray) -> np.ndarray:
+        """Model inputs (len(idx), 784) of training images idx after their random changes."""
+        cfg = self.cfg
+        pixels = self.x_pixels[idx]
+        if self.x_drawn is not None:
+            drawn = self.rng.random(len(idx)) < cfg.drawings
+            kind = self.rng.integers(0, len(self.x_drawn), size=int(drawn.sum()))  # silhouette or outline
+            pixels[drawn] = self.x_drawn[kind, idx[drawn]]
+        if cfg.shift or cfg.flip:
+            pixels = shift_and_flip(pixels, self.rng, cfg.shift, cfg.flip)
+        return self.net.preprocessor.transform(pixels)
 
     def evaluate_val(self) -> tuple[float | None, float | None]:
         """(loss, accuracy) on the validation split, or (None, None) without one."""

@@ -44,12 +44,25 @@ LABELS = {
     "gamma": "Step factor (gamma)",
     "warmup_epochs": "Warm-up epochs",
     "val_fraction": "Validation fraction",
+    "restore_best": "Restore best weights",
+    "shift": "Random shift (px)",
+    "flip": "Random mirror images",
+    "drawings": "Drawings share",
 }
 GROUPS = {
     "Network": ["hidden", "activation", "init", "dropout", "input_dropout", "preprocessing"],
     "Optimizer": ["optimizer", "lr", "momentum", "weight_decay", "l2", "label_smoothing"],
     "Schedule": ["schedule", "warmup_epochs", "step_epochs", "gamma", "epochs", "batch_size"],
-    "Data and stopping": ["val_fraction", "train_subset", "seed", "patience", "restore_best"],
+    "Data and stopping": [
+        "val_fraction",
+        "train_subset",
+        "seed",
+        "shift",
+        "flip",
+        "drawings",
+        "patience",
+        "restore_best",
+    ],
 }
 PRESETS_PER_ROW = 3
 ESTIMATE_PROBES = 2
@@ -144,8 +157,8 @@ def widget(key: str, col, values: dict) -> None:
         col.text_input("Hidden layers", key=k, help=h)
     elif key in CHOICES:
         col.selectbox(label, CHOICES[key], key=k, help=h, disabled=off)
-    elif key == "restore_best":
-        col.checkbox("Restore best weights", key=k, help=h, disabled=off)
+    elif isinstance(values[key], bool):
+        col.checkbox(LABELS.get(key, label), key=k, help=h, disabled=off)
     else:
         # value= the value shown: a value the form does not take (out of range, NaN) goes back to it
         # rather than to the minimum. Browsers never send one; scripted clients (AppTest) can.
