@@ -115,7 +115,10 @@ def upload_tab(label: str, net: MLP | None) -> None:
             type=UPLOAD_TYPES,
             key=state.PREDICT_UPLOAD,
             max_upload_size=MAX_UPLOAD_BYTES // (1024 * 1024),
-            help="Best on a plain background: it is cropped, shrunk to 28×28 and inverted like Fashion-MNIST.",
+            help=(
+                "It is cropped, shrunk to 28×28 and inverted like Fashion-MNIST. A gradient, shadow or textured "
+                "surface behind the garment is removed first, if the garment does not touch the photo's edges."
+            ),
         )
     if file is None:
         right.info("Upload an image to see what the network makes of it.")
