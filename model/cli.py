@@ -30,7 +30,7 @@ from model.errors import ConfigError, FashionError, ImageError
 from model.model_file import MODELS_ENV_VAR, load_model, models_dir, save_model
 from model.text import format_duration, format_probability
 from model.training.config import CHOICES, HELP, PRESETS, RANGES, TrainConfig, parse_hidden
-from model.training.estimate import estimate_run_seconds
+from model.training.estimate import estimate_render_seconds, estimate_run_seconds
 from model.training.evaluation import evaluate, top_k
 from model.training.pipeline import finish
 from model.training.trainer import Progress, Trainer
@@ -410,6 +410,8 @@ def cmd_train(args: argparse.Namespace, command: str) -> int:
     )
     if not args.quiet:
         estimate = _about(estimate_run_seconds(cfg, len(dataset.y_train)))
+        if cfg.drawings:
+            estimate += f", plus {_about(estimate_render_seconds(cfg, len(dataset.y_train)))} to draw the images"
         say(f"time   {estimate} on this machine, estimated from a short speed probe")
 
     shown: set[str] = set()

@@ -125,3 +125,26 @@ def estimate_run_seconds(cfg: TrainConfig, n_images: int = 60_000) -> float:
     train, validation = probe_seconds_per_example(cfg)
     # Per image: a probe at a smaller batch size scales so, and so does a last, partial batch.
     return cfg.epochs * (n_train * train + n_val * validation)
+
+
+def estimate_render_seconds(cfg: TrainConfig, n_images: int = 60_000, probes: int = 24) -> float:
+    """Seconds it takes here to draw the training images once (``cfg.drawings``; 0 without).
+
+    The drawings are made before the first epoch and cached, so this is paid by the first run
+    with the same data and seed only. Timed on ``probes`` garment-like shapes (a T-shirt with
+    sleeves), each drawn as a silhouette and an outline, as ``drawing_pool`` does.
+    """
+    if not cfg.drawings:
+        return 0.0
+    from model.datasets.renderings import drawing_pool
+
+    shirt = np.zeros((probes, 28, 28), np.uint8)
+    for i in range(probes):  # a little different each, so no shape is special
+        shirt[i, 4 + i % 3 : 25, 8:20] = 200
+        shirt[i, 4 + i % 3 : 11, 2 + i % 2 : 26 - i % 2] = 180
+    drawing_pool(shirt[:2].reshape(2, N_PIXELS), seed=1)  # warm-up: first calls import and allocate
+    t0 = time.perf_counter()
+    drawing_pool(shirt.reshape(probes, N_PIXELS), seed=0)
+    per_image = (time.perf_counter() - t0) / probes
+    n_train, _ = _split_sizes(cfg, n_images)
+    return per_image * n_train

@@ -78,3 +78,11 @@ def test_very_wide_networks_are_probed_narrower_and_scaled():
     began = time.perf_counter()
     assert estimate_run_seconds(cfg, n_images=1000) > estimate_run_seconds(TrainConfig(hidden=[256]), n_images=1000)
     assert time.perf_counter() - began < 5
+
+
+def test_drawing_time_is_estimated_only_for_runs_with_drawings():
+    from model.training.estimate import estimate_render_seconds
+
+    assert estimate_render_seconds(TrainConfig()) == 0.0
+    seconds = estimate_render_seconds(TrainConfig(drawings=0.2), n_images=60_000)
+    assert 0 < seconds < 60_000  # a real probe: under a second per image on any machine

@@ -21,7 +21,7 @@ from model.training.config import (
     parse_hidden,
     to_query,
 )
-from model.training.estimate import estimate_run_seconds
+from model.training.estimate import estimate_render_seconds, estimate_run_seconds
 from model.training.pipeline import cli_command
 from model.training.trainer import RunState
 from ui import charts, cluster, frame, inside, jobs, models, state
@@ -115,9 +115,20 @@ def run_estimate(settings: str, n_images: int) -> float:
         return min(estimate_run_seconds(cfg, n_images) for _ in range(ESTIMATE_PROBES))
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def render_estimate(drawings: float, val_fraction: float, train_subset: int, n_images: int) -> float:
+    """Seconds drawing the training images takes here before a run with drawings; once per server and split."""
+    cfg = TrainConfig(drawings=drawings, val_fraction=val_fraction, train_subset=train_subset)
+    return estimate_render_seconds(cfg, n_images)
+
+
 def estimate(cfg: TrainConfig, n_images: int) -> str:
-    """'about N s', the run's estimated duration on this machine."""
-    return estimate_text(run_estimate(json.dumps(cfg.to_dict(), sort_keys=True), n_images))
+    """'about N s', the run's estimated duration on this machine (and the drawings' first rendering)."""
+    text = estimate_text(run_estimate(json.dumps(cfg.to_dict(), sort_keys=True), n_images))
+    if cfg.drawings:
+        first = render_estimate(cfg.drawings, cfg.val_fraction, cfg.train_subset, n_images)
+        text += f", plus {estimate_text(first)} to draw the training images the first time"
+    return text
 
 
 def presets(n_images: int) -> None:
