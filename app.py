@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from ui.frame import HOME, PAGES
+from ui.frame import HOME, PAGES, use_one_blas_thread
+
+use_one_blas_thread()
 
 # No icons: Streamlit would fetch a Material icon as the browser tab's icon from a font server (ui/frame.py).
 home = st.Page(HOME, title="Home", default=True)

@@ -11,6 +11,7 @@ import uuid
 
 import streamlit as st
 from PIL import Image, ImageDraw
+from threadpoolctl import threadpool_limits
 
 from ui import state
 from ui.jobs import TrainingJob
@@ -58,6 +59,15 @@ def app_icon() -> Image.Image:
     img = Image.new("RGB", (64, 64), (14, 17, 23))
     ImageDraw.Draw(img).polygon([(x * 64 / 240, y * 64 / 240) for x, y in SHIRT], fill=(235, 235, 235))
     return img
+
+
+def use_one_blas_thread() -> None:
+    """The web server answers one image at a time: one BLAS thread each, no threads handing off.
+
+    A prediction's matmuls are a single row against the weights; split over two BLAS threads on a
+    machine kept busy by browsers and training workers, each one waited for the other.
+    """
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def setup_page(title: str, intro: str, sidebar_status: bool = True) -> None:

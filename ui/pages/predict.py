@@ -95,7 +95,8 @@ def draw_tab(label: str, net: MLP | None) -> None:
         )
         st.caption(
             "Undo, redo and clear (the bin) are in the toolbar above the canvas. "
-            "Draw one big garment, filled in like a silhouette: that is what the dataset looks like."
+            "Draw one big garment, as an outline or filled in. A model trained with drawings (the shipped one "
+            "was) reads both; others read filled-in shapes much better than outlines."
         )
     with right:
         image28 = canvas_to_model_input(canvas.image_data) if canvas.image_data is not None else None
