@@ -25,13 +25,13 @@ CHANCE_LIKE = 0.2  # a stalled or broken run stays below this (chance is 10%)
 # preset -> (changes that shorten it, what to expect)
 RUNS = {
     "fast": ({"epochs": 5}, "learns"),
-    "best": ({"epochs": 3, "train_subset": 20000}, "learns"),
+    "best": ({"epochs": 3, "train_subset": 6000}, "learns"),  # with its drawings: 12,000 rendered first
     "tutorial_gelu_10_fullbatch": ({"train_subset": 10000}, "crawls"),  # all 100 full-batch steps
     "tutorial_sigmoid_128_lr1": ({"epochs": 2}, "learns"),
     "stall_deep_sigmoid": ({"epochs": 3}, "stalls"),  # 10% for all 10 epochs of the full run
     "diverge_lr_too_high": ({}, "diverges"),
 }
-FLOORS = {"fast": 0.855, "best": 0.82, "tutorial_sigmoid_128_lr1": 0.79}  # measured: 87.3%, 84.8%, 82.5%
+FLOORS = {"fast": 0.855, "best": 0.78, "tutorial_sigmoid_128_lr1": 0.79}  # measured: 87.3%, 81.7%, 82.5%
 
 
 @functools.cache
