@@ -58,6 +58,45 @@ def lower_priority() -> None:
         pass  # not Linux, or not allowed: train at normal priority
 
 
+def blas_threads(trainings_here: int, cores: int) -> int:
+    """BLAS threads for one training: the machine's cores shared among the trainings running on it.
+
+    A lone training gets every core (as the CLI has), two on a 2-core machine one each. Dask's
+    nanny starts workers with one BLAS thread; threadpoolctl raises it from the task.
+    """
+    return max(1, cores // max(1, trainings_here))
+
+
+def _trainings_here() -> int:
+    """Training tasks running right now on this worker's machine (this one included), per the scheduler."""
+    from distributed import get_client, get_worker
+
+    host = get_worker().address.rsplit(":", 1)[0]
+    running = get_client().processing()  # {worker address: [task keys]}
+    return max(
+        1,
+        sum(
+            1
+            for address, keys in running.items()
+            if address.rsplit(":", 1)[0] == host
+            for key in keys
+            if str(key).startswith(cluster.TASK_PREFIX)
+        ),
+    )
+
+
+def share_cores() -> int:
+    """Set this process's BLAS threads for the trainings now running on its machine; the count set."""
+    from threadpoolctl import threadpool_limits
+
+    try:
+        n = blas_threads(_trainings_here(), os.cpu_count() or 1)
+    except (OSError, ValueError, TimeoutError):  # the scheduler did not answer: keep what there is
+        return 0
+    threadpool_limits(limits=n, user_api="blas")
+    return n
+
+
 def _dataset(source: Dataset | str | None) -> Dataset:
     """The run's data: given, or loaded from a folder of this machine (None: its default folder)."""
     if isinstance(source, Dataset):
@@ -97,10 +136,12 @@ def train_task(key: str, cfg: TrainConfig, source: Dataset | str | None, trainer
                 "snapshots": snapshots,  # weights published so far: readers fetch them only when new
                 "inside": inside.to_dict(),  # gradient norms, dead/saturated units over the run (ui.inside)
                 "rendered": rendered,  # (done, total) drawings rendered before the run (cfg.drawings)
+                "blas_threads": threads,  # BLAS threads it trains with now (share_cores)
             }
         )
 
     snapshots, inside = 0, DiagnosticsHistory()
+    threads = share_cores()
     report(RunState.PREPARING, None)
     ds = _dataset(source)
 
@@ -129,6 +170,8 @@ def train_task(key: str, cfg: TrainConfig, source: Dataset | str | None, trainer
         if now - last_reading >= SNAPSHOT_EVERY or p.event not in ("batch", "epoch"):  # not every short epoch
             inside.add(trainer.seen / trainer.n, measure(trainer.net, probe_x, probe_y))
             last_reading = now
+        if p.event == "epoch":  # another training may have started or ended on this machine
+            threads = share_cores() or threads
         if now - last_status >= STATUS_EVERY or p.event != "batch":
             report(trainer.status, p)
             last_status = now
@@ -173,6 +216,7 @@ class TrainingJob:
         self.per_epoch = 0  # training images per epoch, known once the run reports
         self.worker_pid = 0  # the worker process training it, once it reports
         self.rendered: tuple[int, int] | None = None  # drawings rendered so far while preparing
+        self.blas_threads = 0  # BLAS threads its worker trains with, once it reports
         self.result: tuple[MLP, Evaluation] | None = None
         self._trainer: Trainer | None = None  # a stopped run, without data, for Resume
         self._snapshot: MLP | None = None
@@ -287,6 +331,7 @@ class TrainingJob:
         self.warnings = list(status["warnings"])
         self.per_epoch, self.worker_pid = status["per_epoch"], status["pid"]
         self.rendered = status.get("rendered")
+        self.blas_threads = status.get("blas_threads", 0)
         self.inside = status.get("inside", {})  # readings inside the network, for ui.inside
         if status["snapshots"] != self._snapshots_read:  # new weights: about 2 MB for the best recipe
             try:

@@ -62,6 +62,14 @@ def test_job_trains_to_done_with_test_result():
     assert job.history["epoch"] == [1, 2, 3] and job.per_epoch == len(DS.y_train) - round(0.1 * len(DS.y_train))
     assert "Epoch 3/3" in status_line(job)
     assert job.worker_pid not in (0, os.getpid())  # trained in a worker process, not here
+    assert job.blas_threads == os.cpu_count()  # alone on the machine: every core, as the CLI
+
+
+def test_trainings_share_the_machines_cores():
+    from ui.jobs import blas_threads
+
+    assert [blas_threads(n, 2) for n in (0, 1, 2, 3)] == [2, 2, 1, 1]
+    assert [blas_threads(n, 8) for n in (1, 2, 3, 8, 9)] == [8, 4, 2, 1, 1]
 
 
 def test_stop_keeps_weights_and_resume_continues_bit_identically():

@@ -63,7 +63,8 @@ def test_presets_fill_the_form_and_the_link(real_data):
     at = run("ui/pages/train.py")
     best = [b for b in at.button if b.label.startswith("Best recipe")][0]
     best.click().run()
-    assert at.text_input(key="cfg_hidden").value == "512,256"
+    assert at.text_input(key="cfg_hidden").value == "1024,512"
+    assert at.number_input(key="cfg_drawings").value == 0.3
     assert at.selectbox(key="cfg_optimizer").value == "adamw"
     assert at.query_params["optimizer"] == "adamw"
 
