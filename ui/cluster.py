@@ -68,6 +68,7 @@ def client():
                 from distributed.deploy.subprocess import SubprocessCluster
 
                 _importable_by_workers()
+                _worker_environment()
                 _cluster = SubprocessCluster(
                     host="127.0.0.1",
                     n_workers=LOCAL_WORKERS,
@@ -109,6 +110,24 @@ def _importable_by_workers() -> None:
     paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
     if root not in paths:
         os.environ["PYTHONPATH"] = os.pathsep.join([root, *filter(None, paths)])
+
+
+# What Dask's nanny sets in a worker before it starts (dask's own defaults but for malloc): one BLAS
+# thread (a training raises it to its share of the cores, ui.jobs.share_cores), and glibc allowed to
+# keep freed memory. Dask's MALLOC_TRIM_THRESHOLD_=65536 also pins glibc's mmap threshold at 128 kB,
+# so every per-batch temporary of a training was a fresh mmap and page faults: 10-20% of an epoch.
+WORKER_ENVIRON = {
+    "OMP_NUM_THREADS": 1,
+    "MKL_NUM_THREADS": 1,
+    "OPENBLAS_NUM_THREADS": 1,
+    "MALLOC_TRIM_THRESHOLD_": 64 * 2**20,
+    "MALLOC_MMAP_THRESHOLD_": 4 * 2**20,
+}
+
+
+def _worker_environment() -> None:
+    """Hand WORKER_ENVIRON to the local cluster's nannies (they read Dask's config from the environment)."""
+    os.environ["DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON"] = repr(WORKER_ENVIRON)
 
 
 def slot_limit() -> int:
