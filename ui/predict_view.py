@@ -74,15 +74,15 @@ def predict_image(net: MLP, image: np.ndarray) -> Prediction:
     img = as_image28(image)
     pixels = img.reshape(1, N_PIXELS)
     with np.errstate(invalid="ignore", over="ignore"):  # checked just below, with a message for people
-        proba = net.predict_proba(pixels)[0].astype(np.float64)
-    if not np.isfinite(proba).all():  # e.g. a live snapshot taken the moment a training diverged
+        proba, grad = net.proba_and_saliency(pixels)
+    proba = proba[0]
+    if grad is None:  # e.g. a live snapshot taken the moment a training diverged
         raise PredictionError(
             "This model's outputs are not numbers (its weights overflowed, as when a training diverges), "
             "so it cannot classify anything. Pick another model; a diverged training's last good weights "
             "come back by themselves."
         )
-    grad = net.input_gradient(pixels, target=int(np.argmax(proba)))[0]
-    return Prediction(image=img, proba=proba, saliency=grad.reshape(IMAGE_SIDE, IMAGE_SIDE).astype(np.float64))
+    return Prediction(image=img, proba=proba, saliency=grad[0].reshape(IMAGE_SIDE, IMAGE_SIDE).astype(np.float64))
 
 
 def class_order(proba: np.ndarray) -> list[str]:

@@ -267,10 +267,26 @@ class MLP:
         """
         pixels = np.asarray(pixels).reshape(-1, N_PIXELS)
         cache = _Cache()
-        z = self._forward(self.preprocessor.transform(pixels), cache)
-        p = softmax(z.astype(np.float64))
+        p = softmax(self._forward(self.preprocessor.transform(pixels), cache).astype(np.float64))
+        t = p.argmax(axis=1) if target is None else np.broadcast_to(np.asarray(target), (len(p),))
+        return self._saliency(pixels, cache, p, t)
+
+    def proba_and_saliency(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(probabilities (n, 10), the predicted class's saliency (n, 784)) from one forward pass.
+
+        What Predict shows for an image, with the network read once instead of twice. The
+        saliency is None when the probabilities are not finite (weights that overflowed).
+        """
+        pixels = np.asarray(pixels).reshape(-1, N_PIXELS)
+        cache = _Cache()
+        p = softmax(self._forward(self.preprocessor.transform(pixels), cache).astype(np.float64))
+        if not np.isfinite(p).all():
+            return p, None
+        return p, self._saliency(pixels, cache, p, p.argmax(axis=1))
+
+    def _saliency(self, pixels: np.ndarray, cache: _Cache, p: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """d p[t] / d (pixels / 255) (n, 784) float32, from a forward pass's cache and probabilities p."""
         n = len(p)
-        t = p.argmax(axis=1) if target is None else np.broadcast_to(np.asarray(target), (n,))
         # d p_t / d z_j = p_t (1[j = t] - p_j)
         dz = -p[np.arange(n), t][:, None] * p
         dz[np.arange(n), t] += p[np.arange(n), t]

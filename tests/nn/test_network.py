@@ -482,6 +482,17 @@ def test_input_gradient_defaults_to_predicted_class_and_keeps_state():
     np.testing.assert_array_equal(net.params, params_before)
 
 
+def test_proba_and_saliency_is_predict_proba_and_input_gradient_in_one_pass():
+    net, pixels = _saliency_net("standardize")
+    proba, grad = net.proba_and_saliency(pixels)
+    np.testing.assert_allclose(proba, net.predict_proba(pixels), rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(grad, net.input_gradient(pixels))
+    net.params[:] = np.nan  # overflowed weights: probabilities that are not numbers, no saliency
+    with np.errstate(all="ignore"):
+        proba, grad = net.proba_and_saliency(pixels)
+    assert grad is None and not np.isfinite(proba).all()
+
+
 def test_input_gradient_serves_many_threads_at_once():
     # One shared model answers many sessions: saliency maps computed concurrently are the serial ones.
     net, _ = _saliency_net("standardize")
