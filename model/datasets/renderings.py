@@ -320,11 +320,11 @@ def render_inputs(
 
 
 def default_cache_dir() -> Path:
-    """Where drawing pools are cached: $FASHION_CACHE_DIR if set, else ~/.cache/fashion-mnist-numpy."""
+    """Where drawing pools are cached: $FASHION_CACHE_DIR if set, else ~/.cache/fashion-live/drawings."""
     chosen = os.environ.get(ENV_CACHE)
     if chosen:
         return Path(chosen).expanduser()
-    return Path.home() / ".cache" / "fashion-mnist-numpy"
+    return Path.home() / ".cache" / "fashion-live" / "drawings"
 
 
 def pool_path(images: np.ndarray, seed: int, cache_dir: str | Path) -> Path:

@@ -372,4 +372,4 @@ def test_default_cache_dir_from_the_environment_or_home(monkeypatch, tmp_path):
     assert default_cache_dir() == tmp_path / "here"
     monkeypatch.delenv("FASHION_CACHE_DIR")
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert default_cache_dir() == tmp_path / ".cache" / "fashion-mnist-numpy"
+    assert default_cache_dir() == tmp_path / ".cache" / "fashion-live" / "drawings"
