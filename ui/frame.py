@@ -61,11 +61,13 @@ def app_icon() -> Image.Image:
     return img
 
 
+@functools.cache
 def use_one_blas_thread() -> None:
     """The web server answers one image at a time: one BLAS thread each, no threads handing off.
 
     A prediction's matmuls are a single row against the weights; split over two BLAS threads on a
-    machine kept busy by browsers and training workers, each one waited for the other.
+    machine kept busy by browsers and training workers, each one waited for the other. Once per
+    process (app.py runs on every rerun; threadpoolctl scans the loaded libraries each call).
     """
     threadpool_limits(limits=1, user_api="blas")
 

@@ -166,11 +166,6 @@ def _upscale(img: np.ndarray, box: Box, where: Placement) -> np.ndarray:
     return np.clip(np.asarray(big), 0.0, 255.0)
 
 
-def _upscaled(image: np.ndarray, where: Placement) -> np.ndarray:
-    """The garment's bounding box of a (28, 28) float image, resized to where's size."""
-    return _upscale(image, _garment_box(image), where)
-
-
 def _shape(img: np.ndarray, box: Box, where: Placement) -> np.ndarray:
     """(height, width) bool: the garment's shape at where's size, specks dropped, small holes filled."""
     return _fill_small_holes(_clean(_upscale(img, box, where) > INK))

@@ -265,9 +265,7 @@ class MLP:
         ``target`` defaults to each image's predicted class. Reads the weights only (its
         forward and backward arrays are local), so it is safe from many threads at once.
         """
-        pixels = np.asarray(pixels).reshape(-1, N_PIXELS)
-        cache = _Cache()
-        p = softmax(self._forward(self.preprocessor.transform(pixels), cache).astype(np.float64))
+        pixels, cache, p = self._forward_proba(pixels)
         t = p.argmax(axis=1) if target is None else np.broadcast_to(np.asarray(target), (len(p),))
         return self._saliency(pixels, cache, p, t)
 
@@ -277,12 +275,16 @@ class MLP:
         What Predict shows for an image, with the network read once instead of twice. The
         saliency is None when the probabilities are not finite (weights that overflowed).
         """
-        pixels = np.asarray(pixels).reshape(-1, N_PIXELS)
-        cache = _Cache()
-        p = softmax(self._forward(self.preprocessor.transform(pixels), cache).astype(np.float64))
+        pixels, cache, p = self._forward_proba(pixels)
         if not np.isfinite(p).all():
             return p, None
         return p, self._saliency(pixels, cache, p, p.argmax(axis=1))
+
+    def _forward_proba(self, pixels: np.ndarray) -> tuple[np.ndarray, _Cache, np.ndarray]:
+        """(pixels (n, 784), the forward pass's local cache, probabilities (n, 10) float64) for raw pixels."""
+        pixels = np.asarray(pixels).reshape(-1, N_PIXELS)
+        cache = _Cache()
+        return pixels, cache, softmax(self._forward(self.preprocessor.transform(pixels), cache).astype(np.float64))
 
     def _saliency(self, pixels: np.ndarray, cache: _Cache, p: np.ndarray, t: np.ndarray) -> np.ndarray:
         """d p[t] / d (pixels / 255) (n, 784) float32, from a forward pass's cache and probabilities p."""

@@ -169,7 +169,7 @@ def widget(key: str, col, values: dict) -> None:
     elif key in CHOICES:
         col.selectbox(label, CHOICES[key], key=k, help=h, disabled=off)
     elif isinstance(values[key], bool):
-        col.checkbox(LABELS.get(key, label), key=k, help=h, disabled=off)
+        col.checkbox(label, key=k, help=h, disabled=off)
     else:
         # value= the value shown: a value the form does not take (out of range, NaN) goes back to it
         # rather than to the minimum. Browsers never send one; scripted clients (AppTest) can.
