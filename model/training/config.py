@@ -69,10 +69,12 @@ HELP = {
     "l2": "L2 penalty on the weights, added to the loss. Small values (1e-4) curb overfitting; large ones underfit.",
     "dropout": "Share of hidden units switched off at random in each step; fights overfitting (0.2-0.3 is typical).",
     "input_dropout": "Share of input pixels switched off at random in each step; a mild augmentation.",
-    "shift": "Moves each training image by up to this many pixels each time it is shown (0 = off): "
-    "the network stops relying on exact positions and generalizes better.",
+    "shift": "Moves each training image by up to this many pixels each time it is shown (0 = off). "
+    "It did not help an MLP here: on the best recipe, 1 px lowered validation "
+    "accuracy from 90.7% to 89.6%.",
     "flip": "Mirrors half the training images left-right at random each time they are shown "
-    "(clothes look much the same mirrored): more variety, better generalization.",
+    "(clothes look much the same mirrored). On the best recipe it changed validation accuracy little "
+    "(90.7% to 90.5%).",
     "drawings": "Share of training images shown as a drawing instead (a filled silhouette or an outline, "
     "as people draw on the Predict page); teaches the network to read drawings. Renders every "
     "training image once before the first run (cached afterwards).",
