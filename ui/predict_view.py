@@ -1,4 +1,4 @@
-"""Pure logic behind the Predict page: one prediction with its saliency map, and the overlay image.
+"""Pure logic behind the Predict page: one prediction with its saliency map, the overlay image, the ghosts.
 
 No Streamlit here, so everything is unit-tested directly. A prediction costs one forward
 pass plus one backward pass to the input, which keeps the page responsive while drawing.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import threading
 from dataclasses import dataclass
 from html import escape
 from typing import BinaryIO
@@ -32,6 +33,13 @@ BARS_LABEL = "Probability of each class"  # the bars' accessible name; browser t
 ANSWER_LABEL = "Prediction"  # the answer's accessible name (the section that holds all of it)
 INPUT_CAPTION = f"What the model sees: {IMAGE_SIDE}×{IMAGE_SIDE} pixels"
 SHOWN_SIZE = 224  # px: each 28x28 picture is drawn 8x, crisp (the browser scales it, nearest neighbour)
+# The Draw tab's ghost: a class's mean training image, faint behind the 280x280 canvas. Drawn 224 px
+# (8x) with a 28-px margin, like a garment drawn large (the "drawings" augmentation draws them 180-240
+# px long), so strokes traced along its edge stay on the canvas; at most this greyish blue, so the
+# white strokes stand out from it.
+GHOST_CANVAS = 280
+GHOST_SIDE = 224
+GHOST_COLOR = (46, 56, 70)
 
 
 @dataclass(frozen=True)
@@ -277,3 +285,70 @@ def answer_html(prediction: Prediction, true_index: int | None = None) -> str:
         f'<section aria-label="{ANSWER_LABEL}" data-prediction="{escape(pred.label)}" '
         f'data-input="{input_id(pred.image)}">' + "".join(parts) + "</section>"
     )
+
+
+# ----------------------------------------------------------------------------- the Draw tab's ghosts
+def class_means(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The mean image of each class: images (n, 784) or (n, 28, 28), labels (n,) -> (10, 28, 28) float32.
+
+    A class without images gets an all-zero mean.
+    """
+    x = np.asarray(x).reshape(len(x), N_PIXELS)
+    y = np.asarray(y)
+    sums = np.zeros((len(CLASS_NAMES), N_PIXELS), dtype=np.float64)
+    counts = np.bincount(y, minlength=len(CLASS_NAMES))[: len(CLASS_NAMES)]
+    for c in np.flatnonzero(counts):
+        sums[c] = x[y == c].sum(axis=0, dtype=np.float64)
+    means = sums / np.maximum(counts, 1)[:, None]
+    return means.reshape(len(CLASS_NAMES), IMAGE_SIDE, IMAGE_SIDE).astype(np.float32)
+
+
+def as_float28(image: np.ndarray) -> np.ndarray:
+    """A 28x28 (or 784) array of any number type as (28, 28) float32, unclipped."""
+    arr = np.asarray(image, dtype=np.float32)
+    if arr.size != N_PIXELS:
+        raise ImageError(f"Expected a {IMAGE_SIDE}x{IMAGE_SIDE} image, got shape {arr.shape}.")
+    return arr.reshape(IMAGE_SIDE, IMAGE_SIDE)
+
+
+def ghost_image(mean28: np.ndarray | None) -> Image.Image:
+    """A (28, 28) mean image as the canvas's faint background: RGB GHOST_CANVAS px square, black elsewhere.
+
+    The mean is scaled so its brightest pixel is GHOST_COLOR, enlarged smoothly to GHOST_SIDE px
+    and centred. ``None`` (no ghost) gives the plain black background.
+    """
+    out = np.zeros((GHOST_CANVAS, GHOST_CANVAS, 3), dtype=np.uint8)
+    if mean28 is None:
+        return Image.fromarray(out)
+    mean = np.nan_to_num(as_float28(mean28), nan=0.0, posinf=0.0, neginf=0.0).clip(0.0, None)
+    peak = float(mean.max())
+    if peak > 0:
+        big = Image.fromarray(mean / peak, mode="F").resize((GHOST_SIDE, GHOST_SIDE), Image.Resampling.BILINEAR)
+        level = np.clip(np.asarray(big), 0.0, 1.0)[..., None] * np.array(GHOST_COLOR, dtype=np.float32)
+        top = (GHOST_CANVAS - GHOST_SIDE) // 2
+        out[top : top + GHOST_SIDE, top : top + GHOST_SIDE] = np.rint(level).astype(np.uint8)
+    return Image.fromarray(out)
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+NO_GHOST = png_bytes(ghost_image(None))  # the canvas's background when no ghost is chosen: plain black
+_ghosts: dict[str, tuple[bytes, ...]] = {}  # dataset fingerprint -> its ten ghosts as PNG (a few KB)
+_ghosts_lock = threading.Lock()
+
+
+def ghosts(x_train: np.ndarray, y_train: np.ndarray, fingerprint: str) -> tuple[bytes, ...]:
+    """The ten classes' ghosts as PNG bytes, computed once per dataset (``fingerprint``) for every session.
+
+    PNG bytes, not images: immutable, so sessions share them safely, and the canvas need not
+    re-encode a picture on every stroke.
+    """
+    with _ghosts_lock:
+        if fingerprint not in _ghosts:
+            _ghosts.clear()  # one dataset at a time
+            _ghosts[fingerprint] = tuple(png_bytes(ghost_image(m)) for m in class_means(x_train, y_train))
+        return _ghosts[fingerprint]

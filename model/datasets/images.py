@@ -31,6 +31,8 @@ WORK_PIXELS = 1024 * 1024
 # Decoders we trust with user uploads (no EPS/Ghostscript, no magic-less formats).
 FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "ICO", "PPM", "AVIF", "QOI")
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as Pillow "L"
+# fill_outline: a canvas pixel brighter than half white is stroke (as bench/drawings.py --fill-holes measured).
+FILL_LEVEL = 127.5
 
 
 def _read_bytes(data: bytes | bytearray | memoryview | BinaryIO, name: str) -> bytes:
@@ -267,14 +269,11 @@ def to_model_input(img: Image.Image, segment_background: bool = True) -> np.ndar
     return _fit(gray)
 
 
-def canvas_to_model_input(rgba: np.ndarray) -> np.ndarray:
-    """Drawing-canvas pixels (H, W, 4) uint8 (also (H, W, 3) or (H, W)) -> (28, 28) uint8.
+def _canvas_luminance(rgba: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Drawing-canvas pixels (H, W, 4|3) or (H, W) -> (grey levels (H, W) float32 0-255, read as 0-1 floats).
 
-    Strokes are light on a dark or transparent background; luminance is weighted
-    by alpha, so transparent pixels count as black. Blank canvas -> zeros.
+    Luminance is weighted by alpha, so transparent pixels count as black.
     """
-    if rgba is None:
-        return np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.uint8)
     try:
         arr = np.asarray(rgba, dtype=np.float32)
     except (TypeError, ValueError) as exc:
@@ -284,12 +283,54 @@ def canvas_to_model_input(rgba: np.ndarray) -> np.ndarray:
     if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
         raise ImageError(f"The drawing has shape {arr.shape}; expected (height, width, 4).")
     arr = np.nan_to_num(arr, nan=0.0, posinf=255.0, neginf=0.0)
-    if arr.size and arr.max() <= 1.0 and np.asarray(rgba).dtype.kind == "f":
+    unit = bool(arr.size and arr.max() <= 1.0 and np.asarray(rgba).dtype.kind == "f")
+    if unit:
         arr = arr * 255.0  # float canvases are usually 0-1
     arr = np.clip(arr, 0.0, 255.0)
     lum = arr[..., :3] @ _LUMA if arr.shape[2] >= 3 else arr[..., 0]
     if arr.shape[2] == 4:
         lum = lum * (arr[..., 3] / 255.0)
+    return lum, unit
+
+
+def _enclosed(lum: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the pixels that strokes (brighter than FILL_LEVEL) close in all round, strokes excluded."""
+    from scipy import ndimage as ndi  # only the fill needs it in this module (segment.py loads SciPy anyway)
+
+    strokes = lum > FILL_LEVEL
+    return ndi.binary_fill_holes(strokes) & ~strokes
+
+
+def fill_outline(rgba: np.ndarray) -> np.ndarray:
+    """A drawing with every area its strokes close in painted white: a closed outline becomes a silhouette.
+
+    Takes canvas pixels as ``canvas_to_model_input`` does (light strokes on a dark or transparent
+    background; (H, W, 4), (H, W, 3) or (H, W)) and returns an array of the same shape and dtype.
+    A pixel is stroke when brighter than FILL_LEVEL; the background pixels that no path along
+    other background pixels connects to the drawing's edge are set to full white (and opaque),
+    stroke pixels keep their value. An outline with a gap, or one that runs off the edge, has
+    nothing inside it and comes back unchanged, as does a blank canvas.
+    """
+    lum, unit = _canvas_luminance(rgba)
+    out = np.array(rgba, copy=True)
+    inside = _enclosed(lum)
+    if inside.any():
+        out[inside] = 1.0 if unit else 255
+    return out
+
+
+def canvas_to_model_input(rgba: np.ndarray, fill: bool = False) -> np.ndarray:
+    """Drawing-canvas pixels (H, W, 4) uint8 (also (H, W, 3) or (H, W)) -> (28, 28) uint8.
+
+    Strokes are light on a dark or transparent background; luminance is weighted
+    by alpha, so transparent pixels count as black. Blank canvas -> zeros. With
+    ``fill``, areas the strokes close in are painted white first (see ``fill_outline``).
+    """
+    if rgba is None:
+        return np.zeros((IMAGE_SIDE, IMAGE_SIDE), dtype=np.uint8)
+    lum, _ = _canvas_luminance(rgba)
+    if fill:
+        lum = np.where(_enclosed(lum), np.float32(255.0), lum)
     return _fit(lum)
 
 

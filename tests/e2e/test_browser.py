@@ -382,6 +382,62 @@ def test_predict_test_image_tab(page, server):
     screenshot(page, "predict-test-image")
 
 
+def ring_points(n: int = 40) -> list[tuple[float, float]]:
+    """A closed ring, one stroke, a little more than a full turn (fractions of the canvas)."""
+    turns = np.linspace(0.0, 2.1 * np.pi, n)
+    return [(0.5 + 0.33 * np.cos(t), 0.5 + 0.33 * np.sin(t)) for t in turns]
+
+
+def draw_and_wait(page, points: list[tuple[float, float]], prev: str = "") -> str:
+    """Draw one stroke and wait for the answer to a new input; returns that input's id."""
+    page.evaluate(ARM_MOUSEUP)
+    draw_stroke(page, points)
+    res = page.wait_for_function(WAIT_FOR_NEW_PREDICTION, arg=[prev, PREVIEW_CAPTION], timeout=60_000).json_value()
+    wait_until_idle(page)
+    return res["src"]
+
+
+def test_predict_fill_toggle_fills_a_drawn_ring(page, server):
+    goto(page, server, "Predict", timeout=90)
+    panel = visible_panel(page)
+    expect(page.locator("canvas.upper-canvas").first).to_be_visible(timeout=60_000)
+    first = draw_and_wait(page, ring_points())
+    outline = fetch_preview(page, panel)
+    assert outline[12:16, 12:16].mean() < 10 and outline.max() > 200, "a ring should reach the model as a ring"
+    panel.get_by_test_id("stCheckbox").filter(has_text="Fill in closed outlines").locator("label").click()
+    expect(panel.locator(ANSWER)).not_to_have_attribute("data-input", first, timeout=30_000)
+    wait_until_idle(page)
+    filled = fetch_preview(page, panel)
+    assert filled[12:16, 12:16].mean() > 200, f"with Fill on, the ring's inside should be white: {filled[12:16, 12:16]}"
+    assert_no_exception(page, "Predict with Fill on")
+    screenshot(page, "predict-draw-filled")
+
+
+@needs_data
+def test_predict_ghost_shows_on_the_canvas_but_not_in_the_drawing(page, server):
+    from PIL import Image
+
+    goto(page, server, "Predict", timeout=90)
+    panel = visible_panel(page)
+    canvas = page.locator("canvas.upper-canvas").first
+    expect(canvas).to_be_visible(timeout=60_000)
+    panel.locator('[data-testid="stSelectbox"]').filter(has_text="Ghost").click()
+    page.get_by_role("option", name="Pullover", exact=True).click()
+    wait_until_idle(page)
+    page.wait_for_timeout(500)  # the canvas draws its background image once it has loaded
+    shot = np.asarray(Image.open(io.BytesIO(canvas.screenshot())).convert("RGB"), dtype=int)
+    h, w, _ = shot.shape
+    assert shot[h // 2, w // 2, 2] > 30 and shot[h // 2, w // 2, 2] > shot[h // 2, w // 2, 0], "no ghost on the canvas"
+    assert shot[10:15, 10:15].max() < 10, "the canvas should stay black around the ghost"
+    expect(panel.get_by_text("Draw a piece of clothing")).to_be_visible()  # a ghost alone is not a drawing
+    draw_and_wait(page, ring_points())
+    pix = fetch_preview(page, panel)
+    # The pullover's ghost is lit in the ring's middle: the model input is black there, so it holds the strokes only.
+    assert pix[12:16, 12:16].mean() < 10, f"the ghost reached the model input: {pix[12:16, 12:16]}"
+    assert_no_exception(page, "Predict with a ghost")
+    screenshot(page, "predict-draw-ghost")
+
+
 # ----- 4-5. Train ----------------------------------------------------------------------------
 PROGRESS = '[data-testid="stProgress"]'
 EPOCH = re.compile(r"Epoch (\d+)/(\d+) · batch (\d+)/(\d+)")

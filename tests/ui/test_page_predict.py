@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import re
 from html import unescape
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
 from model.datasets.fashion_mnist import CLASS_NAMES
@@ -22,11 +24,13 @@ from tests.support.answers import shown_figures as metrics  # st.metric values a
 from tests.support.synthetic import trousers
 from ui import models
 from ui.predict_view import (
+    NO_GHOST,
     SALIENCY_EDGES,
     answer_html,
     as_image28,
     class_order,
     format_probability,
+    ghosts,
     input_id,
     normalize_saliency,
     pick_test_index,
@@ -288,7 +292,7 @@ def test_page_without_dataset(monkeypatch, tmp_path):
 
 def test_every_widget_has_help(monkeypatch):
     at = run_page(monkeypatch, DATA if DATA.exists() else "/nonexistent")
-    widgets = [*at.selectbox, *at.slider, *at.button, *at.get("file_uploader")]
+    widgets = [*at.selectbox, *at.slider, *at.toggle, *at.button, *at.get("file_uploader")]
     assert widgets
     for w in widgets:
         assert w.help, f"{w.label!r} has no help"
@@ -411,3 +415,80 @@ def test_one_epoch_counter_while_the_live_model_answers(monkeypatch, tmp_path, n
     counters = [c.value for c in at.caption if re.search(r"epoch \d+/\d+", c.value)]
     assert counters == ["Training: epoch 11/30"], counters
     assert any("The model training now" in c.value for c in at.caption)
+
+
+# ----------------------------------------------------------------------------- the Draw tab: fill and ghost
+def ring_drawing(background_alpha: int = 0) -> dict:
+    """The canvas's state after drawing a ring (white, 22 px) on it, as the component sends it."""
+    img = Image.new("RGBA", (280, 280), (0, 0, 0, background_alpha))
+    ImageDraw.Draw(img).ellipse((60, 50, 220, 230), outline=(255, 255, 255, 255), width=22)
+    url = "data:image/png;base64," + base64.b64encode(png(np.asarray(img))).decode("ascii")
+    return {"drawing": {"raw": {"objects": [], "background": ""}, "data": url}, "backgroundFit": None}
+
+
+def canvas_background(at: AppTest) -> bytes:
+    """The PNG the page hands the drawing canvas as its background image."""
+    (canvas,) = at.get("bidi_component")
+    url = json.loads(canvas.proto.json)["backgroundImageURL"]
+    return base64.b64decode(url.partition(";base64,")[2])
+
+
+def drawn_input(at: AppTest) -> np.ndarray:
+    """The 28x28 input of the Draw tab's answer (the first answer on the page)."""
+    return images(answer_blocks(at)[0])[0]
+
+
+def test_draw_options_without_the_dataset(monkeypatch, tmp_path):
+    at = run_page(monkeypatch, tmp_path)
+    ghost = at.selectbox(key="predict_ghost")
+    assert ghost.disabled and ghost.value == "None" and "not on this machine" in ghost.help
+    assert at.toggle(key="predict_fill").value is False
+    assert canvas_background(at) == NO_GHOST  # plain black behind the strokes
+    assert any("the network sees your strokes alone" in c.value for c in at.caption)
+
+
+@pytest.mark.filterwarnings("ignore:.*not the official")  # our junk files' MD5, expected here
+def test_ghost_names_unusable_dataset_files(monkeypatch, tmp_path):
+    for name in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
+        (tmp_path / f"{name}.gz").write_bytes(b"not a gzip file")
+    at = run_page(monkeypatch, tmp_path)
+    assert not at.exception
+    ghost = at.selectbox(key="predict_ghost")
+    assert ghost.disabled and "cannot be used" in ghost.help and "train-images-idx3-ubyte" in ghost.help
+    at.toggle(key="predict_fill").set_value(True).run()  # a rerun of the Draw tab alone: still explained
+    assert at.selectbox(key="predict_ghost").help == ghost.help
+
+
+def test_fill_toggle_fills_a_closed_outline_before_the_network_reads_it(monkeypatch, tmp_path):
+    at = run_page(monkeypatch, tmp_path, predict_canvas=ring_drawing())
+    assert not at.exception
+    outline = drawn_input(at)
+    assert outline[14, 14] == 0 and outline[14, 1:4].max() > 200  # a ring: empty in the middle
+    at.toggle(key="predict_fill").set_value(True).run()
+    assert not at.exception
+    filled = drawn_input(at)
+    assert filled[14, 14] > 200 and filled.sum() > 1.5 * outline.sum()  # the disc it encloses
+    at.toggle(key="predict_fill").set_value(False).run()
+    assert np.array_equal(drawn_input(at), outline)
+
+
+@needs_data
+def test_a_ghost_shows_behind_the_canvas_and_never_reaches_the_network(monkeypatch):
+    from model.datasets.fashion_mnist import load_fashion_mnist
+
+    at = run_page(monkeypatch, DATA, predict_canvas=ring_drawing())
+    ghost = at.selectbox(key="predict_ghost")
+    assert not ghost.disabled and "the network sees only your strokes" in ghost.help
+    before = drawn_input(at)
+    at.selectbox(key="predict_ghost").select("Trouser").run()
+    assert not at.exception
+    ds = load_fashion_mnist(DATA, download=False)
+    assert canvas_background(at) == ghosts(ds.x_train, ds.y_train, ds.md5)[CLASS_NAMES.index("Trouser")]
+    assert np.array_equal(drawn_input(at), before)
+    at.selectbox(key="predict_ghost").select("None").run()
+    assert canvas_background(at) == NO_GHOST

@@ -8,7 +8,7 @@ from model.datasets.images import MAX_UPLOAD_BYTES, canvas_to_model_input, is_bl
 from model.errors import ImageError, PredictionError
 from model.nn.network import MLP
 from ui import frame, inside, models, state
-from ui.predict_view import answer_html, pick_test_index, predict_image, read_upload
+from ui.predict_view import NO_GHOST, answer_html, ghosts, pick_test_index, predict_image, read_upload
 
 try:  # the canvas only imports inside a Streamlit server; elsewhere the Draw tab explains instead
     from streamlit_drawable_canvas import st_canvas
@@ -20,6 +20,19 @@ ANY_CLASS = "Any class"
 TEST_SEED = 2017  # the year Fashion-MNIST came out: the same sequence of test images every session
 LIVE_EVERY = 2  # seconds between the live model's fresh answers
 CANVAS = 280  # px, the drawing canvas's side
+GHOST_NONE = "None"
+FILL_HELP = (
+    "Before the network reads your drawing, every area your strokes close in all round is painted white, so a "
+    "closed outline becomes the silhouette it encloses (a bag's handle hole too). An outline with a gap, or one "
+    "that runs off the canvas, stays an outline. The canvas itself shows your strokes as drawn."
+)
+DRAW_CAPTION = (
+    "Undo, redo and clear (the bin) are in the toolbar above the canvas. Draw one big garment, as an outline or "
+    "filled in; it is cropped and centred like the dataset's images, so where you draw it does not matter. A model "
+    "trained with drawings (the shipped one was) reads both; others read filled-in shapes much better than "
+    "outlines, so turn on *Fill in closed outlines* for them. A ghost is only a guide to trace: the network sees "
+    "your strokes alone."
+)
 INTRO = (
     "Draw a piece of clothing, upload a photo or pick a test image, and see what the network thinks it is: all ten "
     "class probabilities, plus a saliency map of the pixels that drove its answer. Choose the model that is "
@@ -69,9 +82,33 @@ def prediction_panel(label: str, net: MLP | None, image28: np.ndarray, truth: in
         show_prediction(net, image28, truth)
 
 
+def ghost_picker() -> bytes:
+    """The Ghost picker; returns the canvas's background as PNG: the chosen class's ghost, else plain black."""
+    # Files already found unusable are not read again on every stroke (the Test image tab retries on a full run).
+    ds = None if models.data_problem() else models.dataset()
+    if ds is not None:
+        why = (
+            "Shows, faintly behind the canvas, the average of all the training images of a class, drawn large: "
+            "trace it for the shape and proportions the network learned. It is not part of your drawing: the "
+            "network sees only your strokes."
+        )
+    elif models.data_problem():
+        why = f"Ghosts are averages of the Fashion-MNIST training images, which cannot be used: {models.data_problem()}"
+    else:
+        why = (
+            "Ghosts are averages of the Fashion-MNIST training images, which are not on this machine. The Train, "
+            "Metrics and Explore pages download them in one click, or set `FASHION_MNIST_DIR` before "
+            "`streamlit run app.py`."
+        )
+    choice = st.selectbox("Ghost", [GHOST_NONE, *CLASS_NAMES], key=state.PREDICT_GHOST, disabled=ds is None, help=why)
+    if ds is None or choice not in CLASS_NAMES:
+        return NO_GHOST
+    return ghosts(ds.x_train, ds.y_train, ds.md5)[CLASS_NAMES.index(choice)]
+
+
 @st.fragment
 def draw_tab(label: str, net: MLP | None) -> None:
-    """Draw tab: the canvas on the left, the answer for the drawing on the right (below it when narrow)."""
+    """Draw tab: the canvas and its options on the left, the answer on the right (below it when narrow)."""
     # The canvas has a fixed size: on a narrow window the answer moves below it instead of cutting it off.
     left, right = frame.wrapping_columns("draw_row", [2, 3], [CANVAS + 16, 320])
     with left:
@@ -81,11 +118,17 @@ def draw_tab(label: str, net: MLP | None) -> None:
         width = st.slider(
             "Stroke width", 6, 40, 22, help="Brush size in canvas pixels; thick strokes look more like the dataset."
         )
+        background = ghost_picker()
+        fill = st.toggle("Fill in closed outlines", key=state.PREDICT_FILL, help=FILL_HELP)
         st.space("small")  # room for the canvas toolbar, which floats just above the canvas
+        # Always a background image, black when there is no ghost: the canvas ignores background_color then,
+        # and switching between a colour and an image would wipe the drawing. The image is drawn on a canvas
+        # of its own, behind the drawing, so image_data holds the strokes alone (on transparent pixels).
         canvas = st_canvas(
             stroke_width=width,
             stroke_color="#FFFFFF",
             background_color="#000000",
+            background_image=background,
             update_streamlit=True,
             height=CANVAS,
             width=CANVAS,
@@ -93,13 +136,9 @@ def draw_tab(label: str, net: MLP | None) -> None:
             return_image_data=True,
             key=state.PREDICT_CANVAS,
         )
-        st.caption(
-            "Undo, redo and clear (the bin) are in the toolbar above the canvas. "
-            "Draw one big garment, as an outline or filled in. A model trained with drawings (the shipped one "
-            "was) reads both; others read filled-in shapes much better than outlines."
-        )
+        st.caption(DRAW_CAPTION)
     with right:
-        image28 = canvas_to_model_input(canvas.image_data) if canvas.image_data is not None else None
+        image28 = canvas_to_model_input(canvas.image_data, fill=fill) if canvas.image_data is not None else None
         if image28 is None or is_blank(image28):
             st.info("Draw a piece of clothing on the black canvas: a T-shirt, trousers, a bag, a shoe…")
         else:
