@@ -187,8 +187,10 @@ class Ours:
         t1 = time.perf_counter()
         trainer.run()
         t2 = time.perf_counter()
-        if trainer.status != "done" or trainer.x_train.dtype != np.float32 or trainer.n != len(self.y):
-            raise RuntimeError(f"unexpected trainer state: {trainer.status}, {trainer.x_train.dtype}, n={trainer.n}")
+        if trainer.status != "done" or trainer.x_pixels is None or trainer.n != len(self.y):
+            raise RuntimeError(
+                f"unexpected trainer state: {trainer.status}, pixels kept: {trainer.x_pixels is not None}, n={trainer.n}"
+            )
         self.init_times.append(t1 - t0)
         self.losses.append(trainer.history.train_loss[-1])
         self.accs.append(trainer.history.train_acc[-1])

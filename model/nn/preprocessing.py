@@ -37,9 +37,14 @@ class Preprocessor:
         std = np.maximum(x.std(axis=0, dtype=np.float64), std_floor).astype(np.float32)
         return cls(kind, mean, std)
 
-    def transform(self, pixels: np.ndarray) -> np.ndarray:
-        """Pixels (n, 784) or (n, 28, 28) in 0-255 -> float32 model inputs (n, 784)."""
-        x = np.asarray(pixels).reshape(-1, N_PIXELS).astype(np.float32)
+    def transform(self, pixels: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Pixels (n, 784) or (n, 28, 28) in 0-255 -> float32 model inputs (n, 784), into ``out`` if given."""
+        pixels = np.asarray(pixels).reshape(-1, N_PIXELS)
+        if out is None:
+            x = pixels.astype(np.float32)
+        else:
+            x = out
+            np.copyto(x, pixels)
         x *= np.float32(1 / 255)
         if self.kind == "standardize":
             x -= self.mean

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -574,6 +574,7 @@ def test_damaged_real_files_only_raise_image_error(data: st.DataObject, cut: flo
     kind=st.sampled_from(["noise", "shape", "flat"]),
     seed=st.integers(0, 2**32 - 1),
 )
+@example(width=1, height=285, mode="RGBA", kind="noise", seed=4_294_967_295)
 def test_arbitrary_small_images_give_28x28_uint8(width: int, height: int, mode: str, kind: str, seed: int) -> None:
     rng = np.random.default_rng(seed)
     if kind == "noise":
@@ -592,5 +593,6 @@ def test_arbitrary_small_images_give_28x28_uint8(width: int, height: int, mode: 
         img.putalpha(alpha)
     out = to_model_input(img)
     assert out.shape == (28, 28) and out.dtype == np.uint8
-    assert is_blank(out) or max(content_box(out)) == 28
+    # Noise can leave an edge row of the shrunk image near black (width=1, height=285 did): 27 then.
+    assert is_blank(out) or max(content_box(out)) >= (27 if kind == "noise" else 28)
     assert upscale_for_display(out, 4).shape == (112, 112)

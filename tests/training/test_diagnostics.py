@@ -136,7 +136,8 @@ def test_layer_activations_are_the_networks_hidden_activations_in_one_pass():
     acts = d.layer_activations(net, x, batch=7)  # several chunks
     assert [a.shape for a in acts] == [(30, 16), (30, 8)]
     for j, a in enumerate(acts):
-        np.testing.assert_allclose(a, net.hidden_activations(x, layer=j), rtol=1e-6)
+        # Chunks of 7 rows take other BLAS kernels than 30 rows: the sums agree to float32 rounding.
+        np.testing.assert_allclose(a, net.hidden_activations(x, layer=j), rtol=1e-5, atol=1e-5)
     assert [a.shape for a in d.layer_activations(net, x[:0])] == [(0, 16), (0, 8)]
 
 

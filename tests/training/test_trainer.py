@@ -401,6 +401,16 @@ def test_divergence_with_nan_inputs_reports_nan():
     np.testing.assert_array_equal(t.net.params, initial)
 
 
+@pytest.mark.parametrize("preprocessing", ["scale", "standardize", "l2"])
+def test_uint8_pixels_train_exactly_like_the_same_pixels_as_floats(preprocessing):
+    """uint8 pixels are kept as bytes and preprocessed batch by batch; float pixels once, up front."""
+    cfg = small_cfg(epochs=2, preprocessing=preprocessing, batch_size=64)
+    as_bytes, as_floats = Trainer(cfg, X, Y), Trainer(cfg, X.astype(np.float64), Y)
+    assert as_bytes.x_pixels is not None and as_floats.x_train is not None
+    as_bytes.run(), as_floats.run()
+    np.testing.assert_array_equal(as_bytes.net.params, as_floats.net.params)
+
+
 def test_divergence_and_stall_messages():
     cfg = TrainConfig(activation="tanh", optimizer="adam", lr=0.5)
     msg = divergence_message(cfg, 3, 7, 1e6)
@@ -443,7 +453,7 @@ def test_train_loss_is_the_data_cross_entropy_the_objective_apart():
     cross-entropy on the training split, and the objective adds label smoothing and the L2 penalty."""
     cfg = small_cfg(batch_size=600, epochs=1, dropout=0.0, label_smoothing=0.2, l2=0.01, val_fraction=0.0)
     t = Trainer(cfg, X, Y)
-    logits = t.net.forward(t.x_train)
+    logits = t.net.forward(t.net.preprocessor.transform(t.x_pixels))
     plain, smoothed, penalty = mean_nll(logits, t.y_train), cross_entropy(logits, t.y_train, 0.2)[0], t.l2_penalty()
     assert cross_entropy(logits, t.y_train)[0] == plain  # the same quantity as the unsmoothed loss
     t.run()
@@ -726,7 +736,7 @@ def test_from_dict_ignores_unknown_keys_and_normalises_whole_floats():
 def test_trainer_splits_and_preprocesses():
     t = Trainer(small_cfg(val_fraction=0.2, preprocessing="standardize", train_subset=500), X, Y)
     assert len(t.y_train) + len(t.y_val) == 500 and len(t.y_val) == 100
-    assert t.x_train.dtype == np.float32 and t.x_train.shape == (400, 784)
+    assert t.x_pixels.dtype == np.uint8 and t.x_pixels.shape == (400, 784) and t.x_train is None  # X is uint8
     assert np.bincount(t.y_val, minlength=10).tolist() == [10] * 10  # stratified
     assert isinstance(t.net.preprocessor, Preprocessor) and t.net.preprocessor.kind == "standardize"
     assert isinstance(t.net, MLP) and t.net.sizes == [784, 32, 10]
