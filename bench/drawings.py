@@ -13,8 +13,9 @@ per kind (mean over seeds, with the seeds' range) and per class, against the tar
 outline >= 85%, silhouette >= 88%, original not lower than the reference model's (--reference,
 the shipped weights/default.npz by default).
 
---fill-holes also measures each canvas after scipy.ndimage.binary_fill_holes of its stroke mask
-(pixels brighter than half white), so a closed outline becomes the silhouette it encloses.
+--fill-holes also measures each canvas as the Predict page's 'Fill in closed outlines' toggle reads it,
+canvas_to_model_input(..., fill=True): SciPy's binary_fill_holes of its stroke mask (pixels brighter
+than half white), so a closed outline becomes the silhouette it encloses.
 
 It exits 0 whatever the figures (1 if the model or data cannot be loaded).
 """
@@ -29,7 +30,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage as ndi
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -55,16 +55,6 @@ def default_data_dir() -> str | None:
     return str(shared) if shared.exists() else None
 
 
-def fill_holes(rgba: np.ndarray) -> np.ndarray:
-    """Canvas (H, W, 4) uint8 -> the same with every region enclosed by strokes painted white."""
-    lum = rgba[..., :3].astype(np.float32).mean(axis=2) * (rgba[..., 3] / 255.0)
-    strokes = lum > 127.5
-    inside = ndi.binary_fill_holes(strokes) & ~strokes
-    out = rgba.copy()
-    out[inside] = 255
-    return out
-
-
 def conditions(brush: float, thin: float) -> list[tuple[str, str, float]]:
     """(name, kind, brush) of each measured drawing style."""
     return [
@@ -88,7 +78,7 @@ def render_set(
                 canvas = render(img, kind, np.random.default_rng([seed, i]), brush)
                 plain[i] = canvas_to_model_input(canvas).ravel()
                 if filled is not None:
-                    filled[i] = canvas_to_model_input(fill_holes(canvas)).ravel()
+                    filled[i] = canvas_to_model_input(canvas, fill=True).ravel()  # the app's Fill toggle
             inputs.setdefault(name, []).append(plain)
             if filled is not None:
                 inputs.setdefault(f"{name} + fill", []).append(filled)
