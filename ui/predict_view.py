@@ -352,3 +352,27 @@ def ghosts(x_train: np.ndarray, y_train: np.ndarray, fingerprint: str) -> tuple[
             _ghosts.clear()  # one dataset at a time
             _ghosts[fingerprint] = tuple(png_bytes(ghost_image(m)) for m in class_means(x_train, y_train))
         return _ghosts[fingerprint]
+
+
+def fill_advice(net: MLP | None, fill: bool) -> str | None:
+    """A hint under the Fill toggle when the chosen model's training says which way reads drawings better.
+
+    From the model's stored training settings (``meta['config']['drawings']``); None when they are
+    unknown (e.g. the live model, an imported file) or the toggle is already the better choice.
+    Figures from ``bench/drawings.py --fill-holes`` (README).
+    """
+    config = (net.meta.get("config") if net is not None else None) or {}
+    drawings = config.get("drawings")
+    if not isinstance(drawings, (int, float)) or isinstance(drawings, bool):
+        return None
+    if drawings == 0 and not fill:
+        return (
+            "This model was trained without drawings and reads outlines poorly: turn on *Fill in closed outlines* "
+            "if you draw one, or fill the garment in as you draw."
+        )
+    if drawings > 0 and fill:
+        return (
+            "This model was trained with drawings and reads outlines better as they are drawn: *Fill in closed "
+            "outlines* lowers its accuracy."
+        )
+    return None

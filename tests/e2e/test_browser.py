@@ -54,6 +54,7 @@ from tests.support.browser import (  # noqa: E402
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); browser tests need it", allow_module_level=True)
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError  # noqa: E402
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
 from model.datasets.fashion_mnist import CLASS_NAMES  # noqa: E402
@@ -676,7 +677,16 @@ def test_nothing_is_cut_off_on_smaller_screens(page, server, size):
     """Every button and checkbox label is read whole; the drawing canvas fits its column and the window."""
     page.set_viewport_size({"width": size[0], "height": size[1]})
     goto(page, server, "Train", timeout=90)
-    cut = page.locator(f"{MAIN} .stMarkdownEllipsis").evaluate_all(
+    labels = f"{MAIN} .stMarkdownEllipsis"
+    try:  # a busy machine may measure a label before it wraps: wait (up to 15 s) for the settled layout
+        page.wait_for_function(
+            "sel => [...document.querySelectorAll(sel)].every(e => e.scrollWidth <= e.clientWidth + 1)",
+            arg=labels,
+            timeout=15_000,
+        )
+    except PlaywrightTimeoutError:
+        pass  # still cut: the assertion below names the labels
+    cut = page.locator(labels).evaluate_all(
         "els => els.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)"
     )
     screenshot(page, f"train-{size_id(size)}")

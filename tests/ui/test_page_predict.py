@@ -478,6 +478,16 @@ def test_fill_toggle_fills_a_closed_outline_before_the_network_reads_it(monkeypa
 
 
 @needs_data
+def test_fill_advice_follows_the_shipped_models_training(monkeypatch, tmp_path):
+    """The shipped model was trained with drawings: Fill on gets a caption saying it reads outlines better unfilled."""
+    at = run_page(monkeypatch, tmp_path, predict_canvas=ring_drawing())
+    advice = "trained with drawings and reads outlines better"
+    assert not any(advice in c.value for c in at.caption)
+    at.toggle(key="predict_fill").set_value(True).run()
+    assert not at.exception
+    assert any(advice in c.value for c in at.caption)
+
+
 def test_a_ghost_shows_behind_the_canvas_and_never_reaches_the_network(monkeypatch):
     from model.datasets.fashion_mnist import load_fashion_mnist
 

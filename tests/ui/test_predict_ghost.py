@@ -92,3 +92,19 @@ def test_real_ghosts_show_each_class_shape():
     shoe_rows = np.flatnonzero(lit["Sneaker"].any(axis=1))
     assert shoe_rows.min() > GHOST_CANVAS // 4  # a sneaker is low and flat: nothing in the top quarter
     assert np.flatnonzero(lit["Dress"].any(axis=1)).min() < MARGIN + 10  # a dress fills the height
+
+
+def test_fill_advice_reads_the_models_training_settings():
+    from model.nn.network import MLP
+    from ui.predict_view import fill_advice
+
+    net = MLP([784, 4, 10], ["relu"])
+    assert fill_advice(net, False) is None and fill_advice(None, True) is None  # settings unknown: no advice
+    net.meta["config"] = {"drawings": 0.0}
+    assert "trained without drawings" in fill_advice(net, False)
+    assert fill_advice(net, True) is None  # already the better choice
+    net.meta["config"] = {"drawings": 0.3}
+    assert "lowers its accuracy" in fill_advice(net, True)
+    assert fill_advice(net, False) is None
+    net.meta["config"] = {"drawings": "a lot"}
+    assert fill_advice(net, True) is None

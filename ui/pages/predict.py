@@ -8,7 +8,15 @@ from model.datasets.images import MAX_UPLOAD_BYTES, canvas_to_model_input, is_bl
 from model.errors import ImageError, PredictionError
 from model.nn.network import MLP
 from ui import frame, inside, models, state
-from ui.predict_view import NO_GHOST, answer_html, ghosts, pick_test_index, predict_image, read_upload
+from ui.predict_view import (
+    NO_GHOST,
+    answer_html,
+    fill_advice,
+    ghosts,
+    pick_test_index,
+    predict_image,
+    read_upload,
+)
 
 try:  # the canvas only imports inside a Streamlit server; elsewhere the Draw tab explains instead
     from streamlit_drawable_canvas import st_canvas
@@ -122,6 +130,8 @@ def draw_tab(label: str, net: MLP | None) -> None:
         )
         background = ghost_picker()
         fill = st.toggle("Fill in closed outlines", key=state.PREDICT_FILL, help=FILL_HELP)
+        if advice := fill_advice(net, fill):
+            st.caption(f":material/lightbulb: {advice}")
         st.space("small")  # room for the canvas toolbar, which floats just above the canvas
         # Always a background image, black when there is no ghost: the canvas ignores background_color then,
         # and switching between a colour and an image would wipe the drawing. The image is drawn on a canvas
