@@ -139,11 +139,13 @@ def train_task(key: str, cfg: TrainConfig, source: Dataset | str | None, trainer
 
     snapshots, inside = 0, DiagnosticsHistory()
     threads = share_cores()
-    report(RunState.PREPARING, None)
+    # A resumed run keeps showing where it stopped while its data is prepared again (not a reset bar).
+    resumed_at = trainer.latest if trainer is not None else None
+    report(RunState.PREPARING, resumed_at)
     ds = _dataset(source)
 
     def rendering(done: int, total: int) -> None:
-        report(RunState.PREPARING, None, (done, total))
+        report(RunState.PREPARING, resumed_at, (done, total))
 
     if trainer is None:
         trainer = Trainer(cfg, ds.x_train, ds.y_train, on_render=rendering)
