@@ -66,12 +66,21 @@ class Prediction:
         return top_k(self.proba, k)
 
 
-def as_image28(image: np.ndarray) -> np.ndarray:
-    """Validate a 28x28 (or 784) input and return it as (28, 28) uint8."""
-    arr = np.asarray(image)
+def _as28(arr: np.ndarray) -> np.ndarray:
+    """A 28x28 (or 784) array reshaped to (28, 28); ImageError for any other size."""
     if arr.size != N_PIXELS:
         raise ImageError(f"Expected a {IMAGE_SIDE}x{IMAGE_SIDE} image, got shape {arr.shape}.")
-    return np.clip(arr.reshape(IMAGE_SIDE, IMAGE_SIDE), 0, 255).astype(np.uint8)
+    return arr.reshape(IMAGE_SIDE, IMAGE_SIDE)
+
+
+def as_image28(image: np.ndarray) -> np.ndarray:
+    """Validate a 28x28 (or 784) input and return it as (28, 28) uint8."""
+    return np.clip(_as28(np.asarray(image)), 0, 255).astype(np.uint8)
+
+
+def as_float28(image: np.ndarray) -> np.ndarray:
+    """A 28x28 (or 784) array of any number type as (28, 28) float32, unclipped."""
+    return _as28(np.asarray(image, dtype=np.float32))
 
 
 def predict_image(net: MLP, image: np.ndarray) -> Prediction:
@@ -209,11 +218,17 @@ def input_id(image28: np.ndarray) -> str:
     return hashlib.md5(as_image28(image28).tobytes()).hexdigest()[:12]
 
 
+def png_bytes(image: Image.Image) -> bytes:
+    """A Pillow image encoded as PNG."""
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def png_data_uri(image: np.ndarray) -> str:
     """A small (H, W) or (H, W, 3) uint8 image as a ``data:image/png`` URI, to inline in HTML."""
-    buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).save(buf, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    png = png_bytes(Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)))
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def _figure(image: np.ndarray, caption: str, alt: str) -> str:
@@ -303,14 +318,6 @@ def class_means(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return means.reshape(len(CLASS_NAMES), IMAGE_SIDE, IMAGE_SIDE).astype(np.float32)
 
 
-def as_float28(image: np.ndarray) -> np.ndarray:
-    """A 28x28 (or 784) array of any number type as (28, 28) float32, unclipped."""
-    arr = np.asarray(image, dtype=np.float32)
-    if arr.size != N_PIXELS:
-        raise ImageError(f"Expected a {IMAGE_SIDE}x{IMAGE_SIDE} image, got shape {arr.shape}.")
-    return arr.reshape(IMAGE_SIDE, IMAGE_SIDE)
-
-
 def ghost_image(mean28: np.ndarray | None) -> Image.Image:
     """A (28, 28) mean image as the canvas's faint background: RGB GHOST_CANVAS px square, black elsewhere.
 
@@ -328,12 +335,6 @@ def ghost_image(mean28: np.ndarray | None) -> Image.Image:
         top = (GHOST_CANVAS - GHOST_SIDE) // 2
         out[top : top + GHOST_SIDE, top : top + GHOST_SIDE] = np.rint(level).astype(np.uint8)
     return Image.fromarray(out)
-
-
-def png_bytes(image: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 NO_GHOST = png_bytes(ghost_image(None))  # the canvas's background when no ghost is chosen: plain black

@@ -285,7 +285,7 @@ class Trainer:
         self.y_train = y[train_idx]
         self.x_val, self.y_val = pre.transform(x[val_idx]), y[val_idx]
         self.x_train = self.x_pixels = self.x_drawn = None
-        if x.dtype == np.uint8 or cfg.shift or cfg.flip or cfg.drawings:
+        if x.dtype == np.uint8 or self._augmenting:
             # Pixels stay uint8 and are preprocessed batch by batch: a quarter of the memory of
             # float32 inputs, and gathering a batch's bytes then converting them is faster too.
             self.x_pixels = np.clip(x[train_idx], 0, 255).astype(np.uint8)
@@ -411,8 +411,7 @@ class Trainer:
     # ----- helpers ------------------------------------------------------------
     def _batch(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         idx = self.perm[i * self.batch_size : (i + 1) * self.batch_size]
-        cfg = self.cfg
-        if cfg.shift or cfg.flip or cfg.drawings:
+        if self._augmenting:
             return self._augmented(idx), self.y_train[idx]
         # Gathering into reused buffers avoids faulting in fresh pages every batch.
         n = len(idx)
@@ -425,6 +424,11 @@ class Trainer:
             np.take(self.x_pixels, idx, axis=0, out=pixels, mode="clip")
             self.net.preprocessor.transform(pixels, out=inputs)
         return inputs, self.y_train[idx]
+
+    @property
+    def _augmenting(self) -> bool:
+        """Training images change at random each time they are shown (shift, flip or drawings)."""
+        return bool(self.cfg.shift or self.cfg.flip or self.cfg.drawings)
 
     def _augmented(self, idx: np.ndarray) -> np.ndarray:
         """Model inputs (len(idx), 784) of training images idx after their random changes."""

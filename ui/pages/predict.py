@@ -96,14 +96,15 @@ def ghost_picker() -> bytes:
     """The Ghost picker; returns the canvas's background as PNG: the chosen class's ghost, else plain black."""
     # Files already found unusable are not read again on every stroke (the Test image tab retries on a full run).
     ds = None if models.data_problem() else models.dataset()
+    problem = models.data_problem()  # also what dataset() just found wrong with the files
     if ds is not None:
         why = (
             "Shows, faintly behind the canvas, the average of all the training images of a class, drawn large: "
             "trace it for the shape and proportions the network learned. It is not part of your drawing: the "
             "network sees only your strokes."
         )
-    elif models.data_problem():
-        why = f"Ghosts are averages of the Fashion-MNIST training images, which cannot be used: {models.data_problem()}"
+    elif problem:
+        why = f"Ghosts are averages of the Fashion-MNIST training images, which cannot be used: {problem}"
     else:
         why = (
             "Ghosts are averages of the Fashion-MNIST training images, which are not on this machine. The Train, "
